@@ -1,0 +1,1 @@
+"""The domain vocabulary every stage shares: envelopes, registries, the category table, cases."""
