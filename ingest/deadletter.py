@@ -1,0 +1,84 @@
+"""The dead letter: every message the pipeline cannot use, kept with its reason.
+
+A redelivered copy of the same message (same topic and bytes) is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id        INTEGER PRIMARY KEY,
+    digest    TEXT NOT NULL UNIQUE,
+    at        TEXT NOT NULL,
+    topic     TEXT NOT NULL,
+    device_id TEXT,
+    reason    TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    payload   BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
+"""
+
+#: At most this much of a rejected payload is kept (the rest is counted, not stored).
+KEPT_PAYLOAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message the pipeline rejected, and why."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    at: datetime
+    device_id: str | None = None
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256(self.topic.encode())
+        h.update(b"\0")
+        h.update(self.payload)
+        return h.hexdigest()
+
+
+class DeadLetterStore:
+    """Local, durable store of dead letters."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def add(self, letters: list[DeadLetter]) -> int:
+        """Store within the caller's transaction; return how many were new."""
+        new = 0
+        for d in letters:
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    d.digest,
+                    d.at.isoformat(),
+                    d.topic,
+                    d.device_id,
+                    d.reason,
+                    d.detail[:2000],
+                    d.payload[:KEPT_PAYLOAD_BYTES],
+                ),
+            )
+            new += cur.rowcount
+        return new
+
+    def counts_by_reason(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason")
+        return {reason: n for reason, n in rows}
+
+    def recent(self, limit: int = 50) -> list[tuple[str, str, str, str]]:
+        rows = self._conn.execute(
+            "SELECT at, topic, reason, detail FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [(at, topic, reason, detail) for at, topic, reason, detail in rows]

@@ -1,0 +1,260 @@
+"""MqttGateway: MQTT 5 in, batches to the handler, acknowledgements after durable handling.
+
+- QoS 1 with a persistent session (fixed client id, clean start off, a session expiry),
+  so messages published while the pipeline is away wait on the broker.
+- Manual acknowledgement: a PUBACK is sent only after the handler has committed the
+  message's outcome. Acks never cross a reconnect: after one, the broker redelivers
+  what we had not acknowledged and idempotent storage absorbs the copies.
+- Backpressure: the MQTT 5 *receive maximum* bounds the unacknowledged messages the broker
+  may push to us; the local queue is sized to match, so nothing piles up in memory.
+- Reconnects back off exponentially (paho's reconnect delay, min → max).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gridsense.config import MqttConfig
+from gridsense.errors import Fatal, Retryable
+from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
+from ingest.deadletter import DeadLetter
+from ingest.topics import TopicScheme
+
+log = logging.getLogger("gridsense.gateway")
+
+
+class MqttGateway:
+    """Owns the MQTT connection and the worker thread that feeds the batch handler."""
+
+    def __init__(self, cfg: MqttConfig, scheme: TopicScheme, handler: BatchHandler) -> None:
+        self._cfg = cfg
+        self._scheme = scheme
+        self._handler = handler
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=cfg.inflight + cfg.batch_max)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._generation = 0
+        self._worker: threading.Thread | None = None
+        self.fatal: BaseException | None = None
+        self.counters: Counter[str] = Counter()
+        self.dead_letter_reasons: Counter[str] = Counter()
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        if self._cfg.protocol == "5":
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self._cfg.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+            )
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self._cfg.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
+        if self._cfg.username is not None:
+            pw = self._cfg.password.get_secret_value() if self._cfg.password else None
+            client.username_pw_set(self._cfg.username, pw)
+        client.reconnect_delay_set(
+            min_delay=max(1, int(self._cfg.reconnect_min_s)),
+            max_delay=max(1, int(self._cfg.reconnect_max_s)),
+        )
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # --- paho callbacks (network thread) -------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("mqtt connect refused: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe(self._scheme.subscription, qos=self._cfg.qos)
+        self._connected.set()
+        self.counters["connects"] += 1
+        log.info(
+            "mqtt connected session_present=%s generation=%d",
+            flags.session_present,
+            self._generation,
+        )
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        self._connected.clear()
+        self._generation += 1  # acks for messages of the lost connection must not be sent
+        if not self._stop.is_set():
+            self.counters["disconnects"] += 1
+            log.warning("mqtt disconnected (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        props: tuple[tuple[str, str], ...] = ()
+        if msg.properties is not None and hasattr(msg.properties, "UserProperty"):
+            props = tuple(msg.properties.UserProperty)
+        self._queue.put(
+            InboundMessage(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                received_at=datetime.now(UTC),
+                qos=msg.qos,
+                mid=msg.mid,
+                generation=self._generation,
+                user_properties=props,
+            )
+        )
+        self.counters["received"] += 1
+
+    # --- worker -------------------------------------------------------------------------
+
+    def _next_batch(self) -> list[InboundMessage]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self._cfg.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch()
+            if not batch:
+                continue
+            outcome = self._handle_with_retry(batch)
+            if outcome is None:
+                return
+            self._ack(batch)
+            self._count(outcome)
+
+    def _handle_with_retry(self, batch: list[InboundMessage]) -> BatchOutcome | None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                return self._handler(batch)
+            except Retryable as exc:
+                log.warning(
+                    "batch of %d not stored (%s); retrying in %.1f s", len(batch), exc, delay
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+            except Fatal as exc:
+                log.critical("fatal error, stopping ingest without acknowledging: %s", exc)
+                self.fatal = exc
+                self._stop.set()
+        return None
+
+    def _ack(self, batch: list[InboundMessage]) -> None:
+        gen = self._generation
+        for m in batch:
+            if m.qos == 0:
+                continue
+            if m.generation != gen:
+                self.counters["ack_skipped_reconnect"] += 1
+                continue
+            self._client.ack(m.mid, m.qos)
+            self.counters["acked"] += 1
+
+    def _count(self, outcome: BatchOutcome) -> None:
+        self.counters["readings"] += outcome.readings
+        self.counters["duplicates"] += outcome.duplicates
+        self.counters["incident_changes"] += outcome.changes
+        self.counters["cases_queued"] += outcome.cases_queued
+        self.counters["dead_letters"] += len(outcome.dead_letters)
+        for d in outcome.dead_letters:
+            self.dead_letter_reasons[d.reason] += 1
+            log.info("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
+            if self._cfg.publish_deadletters:
+                self._client.publish(self._scheme.deadletter, _deadletter_json(d), qos=1)
+        self.counters["batches"] += 1
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self._cfg.session_expiry_s
+            props.ReceiveMaximum = self._cfg.inflight
+            self._client.connect_async(
+                self._cfg.host,
+                self._cfg.port,
+                keepalive=self._cfg.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            self._client.connect_async(
+                self._cfg.host, self._cfg.port, keepalive=self._cfg.keepalive_s
+            )
+        self._client.loop_start()
+        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._worker.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self) -> None:
+        """Stop taking messages; what is not acknowledged stays on the broker."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def wait_stopped(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            self._stop.wait(0.5)
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+
+def _deadletter_json(d: DeadLetter) -> bytes:
+    return orjson.dumps(
+        {
+            "topic": d.topic,
+            "reason": d.reason,
+            "detail": d.detail,
+            "at": d.at.isoformat(),
+            "device_id": d.device_id,
+            "payload_b64": base64.b64encode(d.payload[:4096]).decode(),
+            "payload_bytes": len(d.payload),
+        }
+    )

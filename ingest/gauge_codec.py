@@ -1,0 +1,308 @@
+"""Gauge payload decoding: plain JSON and SenML (RFC 8428), normalised to canonical units.
+
+JSON (one reading per message)::
+
+    {"device_id": "rg-0001", "ts": "2026-07-21T14:05:00+08:00", "rain_mm": 0.5, "battery": 87}
+
+``ts`` is ISO-8601 with a zone, or Unix seconds. The value field names its unit:
+``rain_mm`` (amount in the interval), ``rain_counter_mm`` (tipping-bucket total, may reset),
+``rain_rate_mm_h``, ``snow_depth_cm``, ``water_level_cm``.
+
+SenML (a pack, possibly several readings)::
+
+    [{"bn": "urn:dev:rg-0001:", "bt": 1784613900, "n": "rain", "u": "mm", "v": 0.5},
+     {"n": "battery", "u": "%EL", "v": 87}]
+
+Record names: ``rain`` (``v`` = interval depth; ``s`` = cumulative sum, i.e. the counter;
+units ``m`` or ``mm``/``cm``; or a rate in ``m/s`` or ``mm/h``), ``snow_depth`` and
+``water_level`` (``m``, ``cm``, ``mm``), ``battery`` (``%EL``, ``%`` or ``/``). ``ut``, the
+longest the sensor will stay silent, is kept as the device's staleness contract.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from gridsense.errors import Rejected
+from gridsense.model.envelopes import Kind
+
+# RFC 8428 §4.5.3: times below 2**28 are relative to now.
+_SENML_RELATIVE_LIMIT = 2**28
+
+_DEPTH_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+_LEVEL_TO_CM = {"m": 100.0, "cm": 1.0, "mm": 0.1}
+_RATE_TO_MM_H = {"m/s": 1000.0 * 3600.0, "mm/h": 1.0}
+_JSON_FIELDS = {
+    "rain_mm": (Kind.RAIN, "amount"),
+    "rain_counter_mm": (Kind.RAIN, "counter"),
+    "rain_rate_mm_h": (Kind.RAIN, "rate"),
+    "snow_depth_cm": (Kind.SNOW, "level"),
+    "water_level_cm": (Kind.WATER, "level"),
+}
+_JSON_KEYS = {"device_id", "ts", "battery", "ut", *_JSON_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One decoded measurement before stateful normalisation (counters and rates)."""
+
+    device_id: str
+    kind: Kind
+    ts: datetime
+    measure: str  # "amount" | "counter" | "rate" | "level"
+    value: float  # mm for rain amount/counter, mm/h for rate, cm for levels
+    battery: float | None = None
+    update_interval_s: float | None = None
+
+
+def _finite_number(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise Rejected("schema", f"{what} must be a number, got {type(v).__name__}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise Rejected("non_finite", f"{what} is {v!r}")
+    return f
+
+
+def _timestamp(v: Any) -> datetime:
+    if isinstance(v, str):
+        try:
+            ts = datetime.fromisoformat(v)
+        except ValueError:
+            raise Rejected("schema", f"ts {v!r} is not ISO-8601") from None
+        if ts.tzinfo is None:
+            raise Rejected("schema", f"ts {v!r} has no timezone")
+        return ts.astimezone(UTC)
+    secs = _finite_number(v, "ts")
+    try:
+        return datetime.fromtimestamp(secs, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Rejected("schema", f"ts {v!r} is out of range") from None
+
+
+def _battery(v: Any, unit: str = "%EL") -> float:
+    b = _finite_number(v, "battery")
+    if unit == "/":
+        b *= 100.0
+    elif unit not in {"%EL", "%"}:
+        raise Rejected("unsupported_unit", f"battery unit {unit!r}")
+    if not 0 <= b <= 100:
+        raise Rejected("out_of_range", f"battery {b} is not within 0–100 %")
+    return b
+
+
+def _check(sample: Sample, now: datetime, max_future: timedelta) -> Sample:
+    if sample.ts - now > max_future:
+        raise Rejected(
+            "future_timestamp", f"{sample.ts.isoformat()} is more than {max_future} ahead"
+        )
+    if sample.kind is Kind.RAIN and sample.value < 0:
+        raise Rejected("negative_rain", f"rain {sample.measure} {sample.value} < 0")
+    if sample.measure == "level" and sample.value < -1000:
+        raise Rejected("out_of_range", f"{sample.kind} level {sample.value} cm")
+    return sample
+
+
+def decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> list[Sample]:
+    """Decode a JSON object or a SenML pack into samples; raise ``Rejected`` with a reason."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("malformed", f"not JSON: {exc}") from None
+    if isinstance(doc, dict):
+        samples = [_decode_json(doc)]
+    elif isinstance(doc, list):
+        samples = _decode_senml(doc, now)
+    else:
+        raise Rejected("schema", "payload must be a JSON object or a SenML array")
+    return [_check(s, now, max_future) for s in samples]
+
+
+def _decode_json(doc: dict[str, Any]) -> Sample:
+    unknown = set(doc) - _JSON_KEYS
+    if unknown:
+        raise Rejected("schema", f"unknown fields {sorted(unknown)}")
+    device = doc.get("device_id")
+    if not isinstance(device, str) or not device:
+        raise Rejected("schema", "device_id must be a non-empty string")
+    if "ts" not in doc:
+        raise Rejected("schema", "ts is required")
+    present = [f for f in _JSON_FIELDS if f in doc]
+    if len(present) != 1:
+        raise Rejected("schema", f"exactly one value field expected, got {present or 'none'}")
+    kind, measure = _JSON_FIELDS[present[0]]
+    ut = _finite_number(doc["ut"], "ut") if "ut" in doc else None
+    if ut is not None and ut <= 0:
+        raise Rejected("out_of_range", "ut must be > 0")
+    return Sample(
+        device_id=device,
+        kind=kind,
+        ts=_timestamp(doc["ts"]),
+        measure=measure,
+        value=_finite_number(doc[present[0]], present[0]),
+        battery=_battery(doc["battery"]) if doc.get("battery") is not None else None,
+        update_interval_s=ut,
+    )
+
+
+_SENML_KEYS = {
+    "bn",
+    "bt",
+    "bu",
+    "bv",
+    "bs",
+    "bver",
+    "n",
+    "u",
+    "v",
+    "vs",
+    "vb",
+    "vd",
+    "s",
+    "t",
+    "ut",
+}
+
+
+def _device_from_name(name: str) -> tuple[str, str]:
+    """Split a resolved SenML name ``[urn:dev:]<device-id>:<measure>``."""
+    if name.startswith("urn:dev:"):
+        name = name[len("urn:dev:") :]
+    device, sep, measure = name.rpartition(":")
+    if not sep or not device or not measure:
+        raise Rejected("schema", f"SenML name {name!r} must be '<device-id>:<measure>'")
+    return device, measure
+
+
+def _decode_senml(pack: list[Any], now: datetime) -> list[Sample]:
+    if not pack:
+        raise Rejected("schema", "empty SenML pack")
+    bn, bt, bu, bv, bs = "", 0.0, None, 0.0, 0.0
+    readings: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for i, rec in enumerate(pack):
+        if not isinstance(rec, dict):
+            raise Rejected("schema", f"SenML record {i} is not an object")
+        unknown = set(rec) - _SENML_KEYS
+        if unknown:
+            raise Rejected("schema", f"SenML record {i}: unknown fields {sorted(unknown)}")
+        if "bn" in rec:
+            if not isinstance(rec["bn"], str):
+                raise Rejected("schema", "bn must be a string")
+            bn = rec["bn"]
+        if "bt" in rec:
+            bt = _finite_number(rec["bt"], "bt")
+        if "bu" in rec:
+            bu = rec["bu"]
+        if "bv" in rec:
+            bv = _finite_number(rec["bv"], "bv")
+        if "bs" in rec:
+            bs = _finite_number(rec["bs"], "bs")
+        name = bn + str(rec.get("n", ""))
+        device, measure = _device_from_name(name)
+        t = bt + (_finite_number(rec["t"], "t") if "t" in rec else 0.0)
+        ts = now + timedelta(seconds=t) if abs(t) < _SENML_RELATIVE_LIMIT else _timestamp(t)
+        unit = rec.get("u", bu)
+        if not isinstance(unit, str):
+            raise Rejected("schema", f"SenML record {i} ({measure}) has no unit")
+        entry = readings.setdefault((device, ts), {})
+        if "ut" in rec:
+            ut = _finite_number(rec["ut"], "ut")
+            if ut <= 0:
+                raise Rejected("out_of_range", "ut must be > 0")
+            entry["ut"] = ut
+        if measure == "battery":
+            entry["battery"] = _battery(bv + _finite_number(rec.get("v"), "battery v"), unit)
+            continue
+        entry["value"] = _senml_value(measure, unit, rec, bv, bs, i)
+    samples = []
+    for (device, ts), entry in readings.items():
+        if "value" not in entry:
+            raise Rejected(
+                "schema", f"SenML pack for {device} at {ts.isoformat()} has no measurement"
+            )
+        kind, m, value = entry["value"]
+        samples.append(Sample(device, kind, ts, m, value, entry.get("battery"), entry.get("ut")))
+    return samples
+
+
+def _senml_value(
+    measure: str, unit: str, rec: dict[str, Any], bv: float, bs: float, i: int
+) -> tuple[Kind, str, float]:
+    if measure == "rain":
+        if unit in _RATE_TO_MM_H:
+            return (
+                Kind.RAIN,
+                "rate",
+                (bv + _finite_number(rec.get("v"), "rain v")) * _RATE_TO_MM_H[unit],
+            )
+        if unit not in _DEPTH_TO_MM:
+            raise Rejected("unsupported_unit", f"rain unit {unit!r}")
+        if "s" in rec:
+            return (
+                Kind.RAIN,
+                "counter",
+                (bs + _finite_number(rec["s"], "rain s")) * _DEPTH_TO_MM[unit],
+            )
+        return (
+            Kind.RAIN,
+            "amount",
+            (bv + _finite_number(rec.get("v"), "rain v")) * _DEPTH_TO_MM[unit],
+        )
+    if measure in {"snow_depth", "water_level"}:
+        if unit not in _LEVEL_TO_CM:
+            raise Rejected("unsupported_unit", f"{measure} unit {unit!r}")
+        kind = Kind.SNOW if measure == "snow_depth" else Kind.WATER
+        return (
+            kind,
+            "level",
+            (bv + _finite_number(rec.get("v"), f"{measure} v")) * _LEVEL_TO_CM[unit],
+        )
+    raise Rejected("schema", f"SenML record {i}: unknown measurement {measure!r}")
+
+
+def encode_json(sample: Sample) -> bytes:
+    """The JSON wire form of one sample (used by simulators and tests)."""
+    field = {
+        "amount": "rain_mm",
+        "counter": "rain_counter_mm",
+        "rate": "rain_rate_mm_h",
+    }.get(sample.measure) or ("snow_depth_cm" if sample.kind is Kind.SNOW else "water_level_cm")
+    doc: dict[str, Any] = {
+        "device_id": sample.device_id,
+        "ts": sample.ts.isoformat(),
+        field: sample.value,
+    }
+    if sample.battery is not None:
+        doc["battery"] = sample.battery
+    if sample.update_interval_s is not None:
+        doc["ut"] = sample.update_interval_s
+    return orjson.dumps(doc)
+
+
+def encode_senml(sample: Sample) -> bytes:
+    """The SenML wire form of one sample, in RFC 8428 primary units."""
+    name = {Kind.RAIN: "rain", Kind.SNOW: "snow_depth", Kind.WATER: "water_level"}[sample.kind]
+    rec: dict[str, Any] = {
+        "bn": f"urn:dev:{sample.device_id}:",
+        "bt": sample.ts.timestamp(),
+        "n": name,
+    }
+    if sample.measure == "rate":
+        rec.update(u="m/s", v=sample.value / (1000.0 * 3600.0))
+    elif sample.measure == "counter":
+        rec.update(u="m", s=sample.value / 1000.0)
+    elif sample.measure == "amount":
+        rec.update(u="m", v=sample.value / 1000.0)
+    else:
+        rec.update(u="m", v=sample.value / 100.0)
+    if sample.update_interval_s is not None:
+        rec["ut"] = sample.update_interval_s
+    pack = [rec]
+    if sample.battery is not None:
+        pack.append({"n": "battery", "u": "%EL", "v": sample.battery})
+    return orjson.dumps(pack)

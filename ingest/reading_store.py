@@ -1,0 +1,106 @@
+"""Readings in the embedded store, idempotent by (device, timestamp).
+
+This table is also the source the rules rebuild their windows from after a restart,
+so it keeps at least the longest rule window even when InfluxDB is the long-term sink.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+from gridsense.model.envelopes import Kind, Reading, epoch_ms
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    device_id TEXT NOT NULL,
+    ts_ms     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    grid_code TEXT NOT NULL,
+    value     REAL NOT NULL,
+    counter   REAL,
+    battery   REAL,
+    suspect   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, ts_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts_ms);
+"""
+
+_INSERT = (
+    "INSERT OR IGNORE INTO readings (device_id, ts_ms, kind, grid_code, value, counter, battery, suspect)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def ts_ms(ts: datetime) -> int:
+    return epoch_ms(ts)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class ReadingStore:
+    """Insert and read back readings; duplicates are detected, not stored twice."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def insert_new(self, readings: Sequence[Reading]) -> list[Reading]:
+        """Insert within the caller's transaction; return only the readings not seen before."""
+        fresh = []
+        cur = self._conn.cursor()
+        for r in readings:
+            cur.execute(
+                _INSERT,
+                (
+                    r.device_id,
+                    ts_ms(r.ts),
+                    r.kind.value,
+                    r.grid_code,
+                    r.value,
+                    r.counter,
+                    r.battery,
+                    int(r.suspect),
+                ),
+            )
+            if cur.rowcount == 1:
+                fresh.append(r)
+        return fresh
+
+    def since(self, start: datetime) -> Iterator[Reading]:
+        """Readings at or after ``start``, oldest first (for rebuilding rule windows)."""
+        rows = self._conn.execute(
+            "SELECT device_id, ts_ms, kind, grid_code, value, counter, battery, suspect"
+            " FROM readings WHERE ts_ms >= ? ORDER BY ts_ms",
+            (ts_ms(start),),
+        )
+        for dev, ms, kind, grid, value, counter, battery, suspect in rows:
+            yield Reading(
+                device_id=dev,
+                kind=Kind(kind),
+                grid_code=grid,
+                ts=from_ms(ms),
+                value=value,
+                unit="mm" if kind == "rain" else "cm",
+                counter=counter,
+                battery=battery,
+                suspect=bool(suspect),
+            )
+
+    def latest_per_device(self) -> dict[str, tuple[int, float | None]]:
+        """Newest timestamp (ms) and counter per device: the state counters and lateness need."""
+        rows = self._conn.execute(
+            "SELECT r.device_id, r.ts_ms, r.counter FROM readings r JOIN ("
+            " SELECT device_id, MAX(ts_ms) AS m FROM readings GROUP BY device_id"
+            ") last ON last.device_id = r.device_id AND last.m = r.ts_ms"
+        )
+        return {dev: (ms, counter) for dev, ms, counter in rows}
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def prune_before(self, start: datetime) -> int:
+        cur = self._conn.execute("DELETE FROM readings WHERE ts_ms < ?", (ts_ms(start),))
+        return cur.rowcount

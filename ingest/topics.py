@@ -1,0 +1,65 @@
+"""The topic scheme: ``<root>/<district>/<grid-code>/<kind>/<device-id>``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gridsense.errors import Rejected
+from gridsense.model.envelopes import Kind
+
+_DISTRICT = re.compile(r"^\d{6}$")
+_GRID = re.compile(r"^\d{15}$")
+_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_KINDS = {k.value: k for k in Kind}
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed device topic."""
+
+    district: str
+    grid_code: str
+    kind: Kind
+    device_id: str
+
+
+class TopicScheme:
+    """Builds and parses device topics under one root (``city`` in production)."""
+
+    def __init__(self, root: str = "city") -> None:
+        if not root or root.startswith("/") or root.endswith("/") or any(c in root for c in "+#"):
+            raise ValueError(f"invalid topic root {root!r}")
+        self.root = root
+        self._prefix = root + "/"
+
+    @property
+    def subscription(self) -> str:
+        """The filter that matches every device topic and nothing else."""
+        return self.root + "/+/+/+/+"
+
+    @property
+    def deadletter(self) -> str:
+        return self.root + "/deadletter"
+
+    def topic(self, grid_code: str, kind: Kind | str, device_id: str) -> str:
+        return f"{self.root}/{grid_code[:6]}/{grid_code}/{Kind(kind).value}/{device_id}"
+
+    def parse(self, topic: str) -> Topic:
+        if not topic.startswith(self._prefix):
+            raise Rejected("bad_topic", f"{topic!r} is not under {self.root!r}")
+        parts = topic[len(self._prefix) :].split("/")
+        if len(parts) != 4:
+            raise Rejected(
+                "bad_topic", f"{topic!r}: expected {self.root}/<district>/<grid>/<kind>/<device>"
+            )
+        district, grid, kind, device = parts
+        if not _DISTRICT.match(district) or not _GRID.match(grid):
+            raise Rejected("bad_topic", f"{topic!r}: district must be 6 digits and grid 15 digits")
+        if grid[:6] != district:
+            raise Rejected("bad_topic", f"{topic!r}: grid {grid} is not in district {district}")
+        if kind not in _KINDS:
+            raise Rejected("bad_topic", f"{topic!r}: unknown kind {kind!r}")
+        if not _DEVICE.match(device):
+            raise Rejected("bad_topic", f"{topic!r}: invalid device id")
+        return Topic(district, grid, _KINDS[kind], device)

@@ -1,0 +1,129 @@
+"""The incident book: open incidents per (rule, grid), persisted with the batch that changed them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+
+from rules.contract import Incident
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id   TEXT PRIMARY KEY,
+    rule_id       TEXT NOT NULL,
+    grid_code     TEXT NOT NULL,
+    category_ref  TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    opened_at     TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    closed_at     TEXT,
+    level         TEXT NOT NULL,
+    peak_value    REAL NOT NULL,
+    peak_device   TEXT NOT NULL,
+    unit          TEXT NOT NULL,
+    window_s      INTEGER NOT NULL,
+    device_levels TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open
+    ON incidents (rule_id, grid_code) WHERE closed_at IS NULL;
+"""
+
+
+class IncidentBook:
+    """Open incidents in memory; every change is written in the caller's transaction."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], Incident] = {}
+        self._dirty: dict[str, Incident] = {}
+
+    def open_for(self, rule_id: str, grid_code: str) -> Incident | None:
+        return self._open.get((rule_id, grid_code))
+
+    def add(self, incident: Incident) -> None:
+        self._open[(incident.rule_id, incident.grid_code)] = incident
+        self.touch(incident)
+
+    def touch(self, incident: Incident) -> None:
+        self._dirty[incident.incident_id] = incident
+
+    def close(self, incident: Incident, at: datetime) -> None:
+        incident.closed_at = at
+        self._open.pop((incident.rule_id, incident.grid_code), None)
+        self.touch(incident)
+
+    def open_incidents(self) -> list[Incident]:
+        return list(self._open.values())
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write changed incidents (inside the batch transaction)."""
+        for inc in self._dirty.values():
+            conn.execute(
+                "INSERT INTO incidents (incident_id, rule_id, grid_code, category_ref, subject, opened_at,"
+                " updated_at, closed_at, level, peak_value, peak_device, unit, window_s, device_levels)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (incident_id) DO UPDATE SET updated_at=excluded.updated_at,"
+                " closed_at=excluded.closed_at, level=excluded.level, peak_value=excluded.peak_value,"
+                " peak_device=excluded.peak_device, device_levels=excluded.device_levels",
+                (
+                    inc.incident_id,
+                    inc.rule_id,
+                    inc.grid_code,
+                    inc.category_ref,
+                    inc.subject,
+                    inc.opened_at.isoformat(),
+                    inc.updated_at.isoformat(),
+                    inc.closed_at.isoformat() if inc.closed_at else None,
+                    inc.level,
+                    inc.peak_value,
+                    inc.peak_device,
+                    inc.unit,
+                    inc.window_s,
+                    json.dumps(inc.device_levels),
+                ),
+            )
+        self._dirty.clear()
+
+    def discard_changes(self) -> None:
+        """Forget unflushed changes (the batch was rolled back; state is rebuilt from the store)."""
+        self._dirty.clear()
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Reload the open incidents after a restart."""
+        self._open.clear()
+        rows = conn.execute(
+            "SELECT incident_id, rule_id, grid_code, category_ref, subject, opened_at, updated_at,"
+            " level, peak_value, peak_device, unit, window_s, device_levels"
+            " FROM incidents WHERE closed_at IS NULL"
+        )
+        for (
+            iid,
+            rule,
+            grid,
+            cat,
+            subject,
+            opened,
+            updated,
+            level,
+            peak,
+            peak_dev,
+            unit,
+            window_s,
+            levels,
+        ) in rows:
+            inc = Incident(
+                incident_id=iid,
+                rule_id=rule,
+                category_ref=cat,
+                grid_code=grid,
+                opened_at=datetime.fromisoformat(opened),
+                updated_at=datetime.fromisoformat(updated),
+                level=level,
+                peak_value=peak,
+                unit=unit,
+                window_s=window_s,
+                subject=subject,
+                device_levels=json.loads(levels),
+                peak_device=peak_dev,
+            )
+            self._open[(rule, grid)] = inc
