@@ -45,11 +45,7 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
     catalog = Catalog.load(cfg.registry.categories)
     for rule in cfg.rules.rain_accumulation:
         catalog.get(rule.category)  # an unknown case code is a config error, found at load time
-    calendar = (
-        WorkCalendar.load(cfg.registry.calendar)
-        if cfg.registry.calendar
-        else WorkCalendar.default()
-    )
+    calendar = WorkCalendar.load(cfg.registry.calendar) if cfg.registry.calendar else WorkCalendar.default()
     missing = calendar.missing_years(datetime.now(UTC))
     if missing:
         log.warning(

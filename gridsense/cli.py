@@ -31,9 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     app.start()
-    logging.getLogger("gridsense").info(
-        "pipeline running; topic filter %s", app.scheme.subscription
-    )
+    logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
     while not stop.wait(1.0):
         if app.gateway.fatal is not None:
             break
@@ -68,6 +66,13 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     cfg = load_config(Path(args.file)) if args.file else GridsenseConfig()
     # mode="json" renders SecretStr as '**********': secrets are never printed.
     print(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False), end="")
+    return 0
+
+
+def cmd_config_reference(_args: argparse.Namespace) -> int:
+    from gridsense.config_reference import reference
+
+    print(reference(), end="")
     return 0
 
 
@@ -134,15 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser(
-        "run", help="run the pipeline against the configured broker, store and platform"
-    )
+    run = sub.add_parser("run", help="run the pipeline against the configured broker, store and platform")
     run.add_argument("--config", required=True, help="YAML config file")
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser(
-        "demo", help="everything embedded: broker, platform, pipeline and a storm"
-    )
+    demo = sub.add_parser("demo", help="everything embedded: broker, platform, pipeline and a storm")
     demo.add_argument("--minutes", type=int, default=90, help="storm length in data time")
     demo.set_defaults(func=cmd_demo, log_level="WARNING")
 
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = config.add_parser("show", help="print the effective config, secrets masked")
     show.add_argument("file", nargs="?")
     show.set_defaults(func=cmd_config_show)
+    ref = config.add_parser("reference", help="print the config reference (markdown)")
+    ref.set_defaults(func=cmd_config_reference)
 
     platform = sub.add_parser("platform", help="the reference case platform").add_subparsers(
         dest="platform_command", required=True

@@ -54,9 +54,7 @@ class MqttConfig(_Section):
         le=65535,
         description="MQTT 5 receive maximum: unacknowledged messages the broker may send us",
     )
-    batch_max: int = Field(
-        default=500, ge=1, le=10000, description="messages handled per transaction"
-    )
+    batch_max: int = Field(default=500, ge=1, le=10000, description="messages handled per transaction")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
     reconnect_min_s: float = Field(default=0.5, gt=0, description="first reconnect delay")
     reconnect_max_s: float = Field(
@@ -76,9 +74,7 @@ class MqttConfig(_Section):
 
 
 class RegistryConfig(_Section):
-    grids: Path = Field(
-        default_factory=lambda: packaged("demo", "grids.csv"), description="grid registry"
-    )
+    grids: Path = Field(default_factory=lambda: packaged("demo", "grids.csv"), description="grid registry")
     devices: Path = Field(
         default_factory=lambda: packaged("demo", "devices.csv"), description="device registry"
     )
@@ -99,9 +95,8 @@ class StoreConfig(_Section):
 
 
 class SqliteSinkConfig(_Section):
-    type: Literal["sqlite"] = "sqlite"
-    retention_days: float | None = Field(
-        default=None, gt=0, description="drop readings older than this; None keeps everything"
+    type: Literal["sqlite"] = Field(
+        default="sqlite", description="readings stay in the embedded store (no server needed)"
     )
 
 
@@ -110,12 +105,8 @@ Sink = Annotated[SqliteSinkConfig | InfluxSinkConfig, Field(discriminator="type"
 
 class LimitsConfig(_Section):
     max_gauge_bytes: int = Field(default=8192, ge=64, description="largest accepted gauge payload")
-    max_frame_bytes: int = Field(
-        default=2_000_000, ge=1024, description="largest accepted camera frame"
-    )
-    max_ping_bytes: int = Field(
-        default=1_000_000, ge=256, description="largest accepted asset ping"
-    )
+    max_frame_bytes: int = Field(default=2_000_000, ge=1024, description="largest accepted camera frame")
+    max_ping_bytes: int = Field(default=1_000_000, ge=256, description="largest accepted asset ping")
     max_future_s: float = Field(
         default=86400, ge=0, description="reject readings stamped further than this in the future"
     )
@@ -123,9 +114,7 @@ class LimitsConfig(_Section):
 
 class RainLevel(_Section):
     name: Literal["blue", "yellow", "orange", "red"] = Field(description="warning level")
-    trigger_mm: float = Field(
-        gt=0, description="window total at or above which the level is entered"
-    )
+    trigger_mm: float = Field(gt=0, description="window total at or above which the level is entered")
     clear_mm: float = Field(ge=0, description="window total below which the level is left")
 
     @model_validator(mode="after")
@@ -138,9 +127,7 @@ class RainLevel(_Section):
 class RainAccumulationConfig(_Section):
     id: str = Field(default="rain_1h", pattern=r"^[a-z0-9_]+$", description="rule id")
     window_s: int = Field(default=3600, ge=60, le=86400, description="rolling window length")
-    bucket_s: int = Field(
-        default=60, ge=10, le=3600, description="bucket size of the rolling window"
-    )
+    bucket_s: int = Field(default=60, ge=10, le=3600, description="bucket size of the rolling window")
     category: str = Field(default="event:0111", description="case category filed (kind:code)")
     levels: list[RainLevel] = Field(
         default_factory=lambda: [
@@ -157,9 +144,7 @@ class RainAccumulationConfig(_Section):
             raise ValueError("at least one level is needed")
         triggers = [lv.trigger_mm for lv in self.levels]
         if triggers != sorted(triggers) or len(set(triggers)) != len(triggers):
-            raise ValueError(
-                "levels must be in strictly rising trigger order (e.g. red above orange)"
-            )
+            raise ValueError("levels must be in strictly rising trigger order (e.g. red above orange)")
         if self.window_s % self.bucket_s:
             raise ValueError("window_s must be a multiple of bucket_s")
         return self
@@ -189,9 +174,7 @@ class BridgeConfig(_Section):
     backoff_initial_s: float = Field(default=0.5, gt=0, description="first retry delay")
     backoff_max_s: float = Field(default=60.0, gt=0, description="retry delay cap")
     poll_interval_s: float = Field(default=0.5, gt=0, description="outbox poll interval when idle")
-    status_poll_s: float = Field(
-        default=5.0, gt=0, description="how often open cases' status is fetched"
-    )
+    status_poll_s: float = Field(default=5.0, gt=0, description="how often open cases' status is fetched")
     crs: CRS = Field(default=CRS.WGS84, description="coordinate system the platform expects")
     source_codes: dict[Source, int] = Field(
         default_factory=_default_source_codes,

@@ -20,6 +20,7 @@ from gridsense.embedded_broker import (
     MosquittoBroker,
     start_embedded_broker,
 )
+from gridsense.model.case import CaseUpdate
 from gridsense.model.envelopes import Kind
 from gridsense.model.registry import DeviceRegistry
 from ingest.topics import TopicScheme
@@ -134,6 +135,15 @@ def _report_cases(reader: sqlite3.Connection, seen: set[str], out: Callable[[str
             continue
         seen.add(key)
         out(f"CASE FILED  {pid}  grid {grid}  {cat}  {title}  deadline {deadline}")
+    updates = reader.execute(
+        "SELECT o.message_key, c.platform_case_id, o.body FROM outbox o JOIN cases c USING (case_key)"
+        " WHERE o.op = 'update' AND o.status = 'delivered' ORDER BY o.seq"
+    ).fetchall()
+    for key, pid, body in updates:
+        if key in seen:
+            continue
+        seen.add(key)
+        out(f"UPDATE      {pid}  {CaseUpdate.model_validate_json(body).note_zh}")
 
 
 def _summary(reader: sqlite3.Connection, app: App, sent: int, out: Callable[[str], None]) -> int:

@@ -67,20 +67,14 @@ class MosquittoBroker:
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
         if exe is None:
-            raise FileNotFoundError(
-                "mosquitto is not installed (Debian: apt-get install mosquitto)"
-            )
+            raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.exe = exe
         self.port = port or free_port()
-        self._tmp = (
-            tempfile.TemporaryDirectory(prefix="gridsense-mosquitto-") if data_dir is None else None
-        )
+        self._tmp = tempfile.TemporaryDirectory(prefix="gridsense-mosquitto-") if data_dir is None else None
         self.data_dir = Path(self._tmp.name) if self._tmp else Path(data_dir)  # type: ignore[arg-type]
         self.conf = self.data_dir / "mosquitto.conf"
         self.conf.write_text(
-            MOSQUITTO_CONF.format(
-                port=self.port, data=self.data_dir, persistence=str(persistence).lower()
-            )
+            MOSQUITTO_CONF.format(port=self.port, data=self.data_dir, persistence=str(persistence).lower())
             + extra_conf
         )
         self._proc: subprocess.Popen[bytes] | None = None

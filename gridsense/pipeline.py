@@ -85,9 +85,7 @@ class GaugePipeline:
     def _decode(self, msg: InboundMessage, now: datetime) -> list[Reading]:
         topic = self._scheme.parse(msg.topic)
         if topic.kind not in GAUGE_KINDS:
-            raise Rejected(
-                "unsupported_kind", f"{topic.kind} messages are not handled by this pipeline yet"
-            )
+            raise Rejected("unsupported_kind", f"{topic.kind} messages are not handled by this pipeline yet")
         if len(msg.payload) > self._cfg.limits.max_gauge_bytes:
             raise Rejected(
                 "too_large", f"{len(msg.payload)} bytes > limit {self._cfg.limits.max_gauge_bytes}"
@@ -125,9 +123,7 @@ class GaugePipeline:
                 self._deadletters.add(out.dead_letters)
         except sqlite3.Error as exc:
             self._book.discard_changes()
-            raise Fatal(
-                f"state store write failed, in-memory rule state is now unreliable: {exc}"
-            ) from exc
+            raise Fatal(f"state store write failed, in-memory rule state is now unreliable: {exc}") from exc
         for change in changes:
             inc = change.incident
             log.info(

@@ -77,7 +77,10 @@ def _timestamp(v: Any) -> datetime:
             raise Rejected("schema", f"ts {v!r} is not ISO-8601") from None
         if ts.tzinfo is None:
             raise Rejected("schema", f"ts {v!r} has no timezone")
-        return ts.astimezone(UTC)
+        try:
+            return ts.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 with an offset that leaves the datetime range
+            raise Rejected("schema", f"ts {v!r} is out of range") from None
     secs = _finite_number(v, "ts")
     try:
         return datetime.fromtimestamp(secs, UTC)
@@ -97,6 +100,8 @@ def _battery(v: Any, unit: str = "%EL") -> float:
 
 
 def _check(sample: Sample, now: datetime, max_future: timedelta) -> Sample:
+    if not math.isfinite(sample.value):  # finite inputs can overflow in bv + v or unit scaling
+        raise Rejected("non_finite", f"{sample.kind} {sample.measure} is {sample.value}")
     if sample.ts - now > max_future:
         raise Rejected(
             "future_timestamp", f"{sample.ts.isoformat()} is more than {max_future} ahead"

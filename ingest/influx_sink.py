@@ -46,7 +46,8 @@ class InfluxSinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["influxdb"] = Field(
-        default="influxdb", description="Selects this sink in the `sinks` list."
+        default="influxdb",
+        description="Selects this sink (`sink.type`): any server speaking the InfluxDB v2 write API.",
     )
     url: str = Field(
         pattern=r"^https?://\S+$",

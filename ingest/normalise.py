@@ -7,6 +7,8 @@ start, so a restart does not count a counter's total twice.
 
 from __future__ import annotations
 
+import math
+
 from gridsense.errors import Rejected
 from gridsense.model.envelopes import CANONICAL_UNIT, Reading
 from gridsense.model.registry import DeviceRegistry
@@ -70,6 +72,8 @@ class GaugeNormaliser:
             value = sample.value * interval / 3600.0
         else:
             value = sample.value
+        if not math.isfinite(value):  # a huge rate times a long interval overflows
+            raise Rejected("non_finite", f"{sample.measure} {sample.value} gives {value} mm")
         if in_order:
             self._last[device.device_id] = (ms, counter if counter is not None else last_counter)
         return Reading(

@@ -42,27 +42,27 @@ class StormScenario:
         )
         return max(0.0, round(base * rng.uniform(0.85, 1.15), 2))
 
-    def samples(self, devices: list[Device]) -> Iterator[Sample]:
-        """Per minute, one sample per rain gauge (SenML counters for odd gauges, JSON amounts else)."""
-        rng = random.Random(self.seed)
-        counters = {d.device_id: 100.0 * (i % 3) for i, d in enumerate(devices)}
+    @staticmethod
+    def counter_gauges(devices: list[Device]) -> set[str]:
+        """Gauges that send tipping-bucket counters (SenML ``s``); the others send amounts."""
         gauges = [d for d in devices if d.kind is Kind.RAIN]
+        return {d.device_id for i, d in enumerate(gauges) if i % 2}
+
+    def samples(self, devices: list[Device]) -> Iterator[Sample]:
+        """Per minute, one sample per rain gauge: a counter or an interval amount."""
+        rng = random.Random(self.seed)
+        gauges = [d for d in devices if d.kind is Kind.RAIN]
+        counter_ids = self.counter_gauges(devices)
+        counters = {d.device_id: 100.0 * (i % 3) for i, d in enumerate(gauges)}
         for minute in range(self.minutes):
             ts = self.start + timedelta(minutes=minute)
-            for i, dev in enumerate(gauges):
+            for dev in gauges:
                 mm = self.intensity(dev.grid_code, minute, rng)
                 battery = round(95 - minute * 0.01, 1)
-                if i % 2:
+                if dev.device_id in counter_ids:
                     counters[dev.device_id] += mm
-                    yield Sample(
-                        dev.device_id,
-                        Kind.RAIN,
-                        ts,
-                        "counter",
-                        round(counters[dev.device_id], 2),
-                        battery,
-                        dev.interval_s,
-                    )
+                    total = round(counters[dev.device_id], 2)
+                    yield Sample(dev.device_id, Kind.RAIN, ts, "counter", total, battery, dev.interval_s)
                 else:
                     yield Sample(dev.device_id, Kind.RAIN, ts, "amount", mm, battery)
 

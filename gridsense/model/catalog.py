@@ -36,9 +36,7 @@ class CategoryRow(BaseModel):
         return f"{self.kind}:{self.code}"
 
     def category(self) -> CaseCategory:
-        return CaseCategory(
-            kind=self.kind, code=self.code, name_zh=self.name_zh, name_en=self.name_en
-        )
+        return CaseCategory(kind=self.kind, code=self.code, name_zh=self.name_zh, name_en=self.name_en)
 
 
 class Catalog:

@@ -55,9 +55,7 @@ def _finite(v: float) -> float:
 
 
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
-DeviceId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 GridCode = Annotated[str, Field(pattern=r"^\d{15}$", description="15-digit unit grid code")]
 
 

@@ -31,9 +31,7 @@ class Grid(BaseModel):
     polygon: tuple[tuple[float, float], ...] = Field(
         default=(), description="ring of (lat, lon), WGS-84 after loading; CSV: 'lat lon;lat lon;…'"
     )
-    area_grade: Literal["A", "B", "C"] = Field(
-        default="A", description="management grade of the area"
-    )
+    area_grade: Literal["A", "B", "C"] = Field(default="A", description="management grade of the area")
     address: str = Field(default="", max_length=200)
 
     @field_validator("polygon", mode="before")
@@ -136,9 +134,7 @@ class DeviceRegistry:
             device = validate_row(Device, row, path)
             lat, lon = to_wgs84(device.lat, device.lon, crs)
             if device.grid_code not in grids:
-                raise ConfigError(
-                    f"{path}:{row.line}: grid {device.grid_code} is not in the grid registry"
-                )
+                raise ConfigError(f"{path}:{row.line}: grid {device.grid_code} is not in the grid registry")
             if device.device_id in devices:
                 raise ConfigError(f"{path}:{row.line}: duplicate device id {device.device_id}")
             devices[device.device_id] = device.model_copy(update={"lat": lat, "lon": lon})

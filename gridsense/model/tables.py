@@ -48,9 +48,7 @@ def _parse_crs(value: object, where: str) -> CRS:
         return CRS(str(value).strip().lower())
     except ValueError:
         known = ", ".join(c.value for c in CRS)
-        raise ConfigError(
-            f"{where}: unknown coordinate system {value!r} (use one of {known})"
-        ) from None
+        raise ConfigError(f"{where}: unknown coordinate system {value!r} (use one of {known})") from None
 
 
 def read_rows(path: Path, *, needs_crs: bool) -> tuple[CRS | None, Iterator[Row]]:
@@ -104,9 +102,7 @@ def _yaml_rows(path: Path, text: str, needs_crs: bool) -> tuple[CRS | None, Iter
         raise ConfigError(f"{path}:1: expected a mapping with a 'rows:' list")
     crs = _parse_crs(doc["crs"], f"{path}:1") if "crs" in doc else None
     if needs_crs and crs is None:
-        raise ConfigError(
-            f"{path}:1: no coordinate system declared; add 'crs: wgs84' (or gcj02, bd09)"
-        )
+        raise ConfigError(f"{path}:1: no coordinate system declared; add 'crs: wgs84' (or gcj02, bd09)")
     assert isinstance(node, yaml.MappingNode)
     seq = next(v for k, v in node.value if k.value == "rows")
     lines = [item.start_mark.line + 1 for item in seq.value]
