@@ -159,7 +159,8 @@ def _rank_sev(s: str) -> int:
 def _unit_for(level: str, street: str, community: str) -> str:
     """Small matters stay in the community, big matters stay in the street."""
     if level == "community":
-        return f"{community}社区工作站"
+        # Registry names already end in 社区 (西海社区): do not write 西海社区社区工作站.
+        return f"{community.removesuffix('社区')}社区工作站"
     if level == "street":
         return f"{street}城市管理分中心"
     return "区城市管理监督指挥中心"
