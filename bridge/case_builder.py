@@ -1,7 +1,8 @@
 """CaseBuilder: turns incident changes into grid cases and case updates.
 
-Codes come from the category table, places from the grid registry, the deadline
-from the category's handling limit on the working-time calendar.
+What was observed (summary, evidence) comes from the rule or detector; codes, severity
+and the handling limit from the category table; place names from the grid registry;
+the deadline from the working-time calendar.
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 import hashlib
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from gridsense.config import BridgeConfig
-from gridsense.model.case import CasePlace, CaseUpdate, Evidence, GridCase, Severity
+from gridsense.model.case import CasePlace, CaseUpdate, GridCase, RoutingLevel, Severity
 from gridsense.model.catalog import Catalog
 from gridsense.model.geo import from_wgs84
 from gridsense.model.registry import GridRegistry
@@ -20,7 +19,8 @@ from gridsense.model.worktime import LimitUnit, WorkCalendar
 from rules.contract import IncidentChange
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+_SEVERITIES: tuple[Severity, ...] = ("routine", "urgent", "most_urgent")
 _SEVERITY_FOR_LEVEL: dict[str, Severity] = {
     "blue": "routine",
     "yellow": "routine",
@@ -34,16 +34,22 @@ def case_key(incident_id: str) -> str:
     return "gs-" + hashlib.sha256(incident_id.encode()).hexdigest()[:32]
 
 
-def readings_evidence(change: IncidentChange) -> Evidence:
-    data = [list(p) for p in change.evidence]
-    digest = hashlib.sha256(orjson.dumps(data)).hexdigest()
-    inc = change.incident
-    return Evidence(
-        kind="readings",
-        description=f"{inc.peak_device}: {inc.window_s // 60} min window, values in {inc.unit}",
-        sha256=digest,
-        data=data,
-    )
+def severity_for(category_severity: Severity, level: str | None) -> Severity:
+    """The category's severity, raised by the warning level (orange → urgent, red → most urgent)."""
+    by_level = _SEVERITY_FOR_LEVEL.get(level or "", "routine")
+    return max(category_severity, by_level, key=_SEVERITIES.index)
+
+
+def responsible_unit(level: str, street: str, community: str) -> str:
+    """Small matters stay in the community, big matters stay in the street."""
+    if level == "community":
+        # Registry names already end in 社区 (西海社区): do not write 西海社区社区工作站.
+        return f"{community.removesuffix('社区')}社区工作站"
+    if level == "street":
+        return f"{street}城市管理分中心"
+    if level == "district":
+        return "区城市管理监督指挥中心"
+    return "市城市管理监督指挥中心"
 
 
 class CaseBuilder:
@@ -65,23 +71,16 @@ class CaseBuilder:
             raise KeyError(f"grid {inc.grid_code} is not in the registry")
         filed_at = inc.opened_at.astimezone(SHANGHAI)
         deadline = self._calendar.add(filed_at, cat.limit, LimitUnit(cat.limit_unit))
-        lat, lon = from_wgs84(grid.lat, grid.lon, self._cfg.crs)
-        level_zh = _LEVEL_ZH.get(inc.level, inc.level)
-        window_min = inc.window_s // 60
+        wlat, wlon = inc.location if inc.location is not None else (grid.lat, grid.lon)
+        lat, lon = from_wgs84(wlat, wlon, self._cfg.crs)
+        level_zh = f"（{LEVEL_ZH[inc.level]}）" if inc.level else ""
         place_zh = f"{grid.street_name}{grid.community_name}网格{grid.grid_code[-3:]}"
-        title_zh = f"{place_zh}{cat.name_zh}（{level_zh}）"
-        desc_zh = (
-            f"自动发现：雨量计 {inc.peak_device} 近{window_min}分钟累计降雨 {inc.peak_value:.1f} 毫米，"
-            f"达到{level_zh}等级，网格 {grid.grid_code} 可能出现{cat.name_zh}，请派员处置。"
-        )
-        severity: Severity = _SEVERITY_FOR_LEVEL.get(inc.level, cat.severity)
-        if _rank_sev(cat.severity) > _rank_sev(severity):
-            severity = cat.severity
+        routing: RoutingLevel = inc.routing_level or cat.routing_level  # type: ignore[assignment]
         return GridCase(
             case_key=case_key(inc.incident_id),
             incident_id=inc.incident_id,
-            source="sensor",
-            source_code=self._cfg.source_codes["sensor"],
+            source=inc.source,
+            source_code=self._cfg.source_codes[inc.source],
             category=cat.category(),
             place=CasePlace(
                 grid_code=grid.grid_code,
@@ -93,31 +92,33 @@ class CaseBuilder:
                 lat=lat,
                 lon=lon,
                 crs=self._cfg.crs,
-                wgs84_lat=grid.lat,
-                wgs84_lon=grid.lon,
+                wgs84_lat=wlat,
+                wgs84_lon=wlon,
                 address=grid.address or place_zh,
             ),
-            title_zh=title_zh,
-            description_zh=desc_zh,
+            title_zh=f"{place_zh}{cat.name_zh}{level_zh}",
+            description_zh=(
+                f"自动发现：{inc.summary_zh}。网格 {grid.grid_code} 可能存在{cat.name_zh}，请派员处置。"
+            ),
             title_en=(
-                f"{cat.name_en.capitalize()} ({inc.level}) in grid {grid.grid_code}"
+                f"{cat.name_en.capitalize()}{f' ({inc.level})' if inc.level else ''} in grid {grid.grid_code}"
                 if self._cfg.english
                 else None
             ),
             description_en=(
-                f"Auto-detected: gauge {inc.peak_device} measured {inc.peak_value:.1f} mm in "
-                f"{window_min} min, {inc.level} level; possible {cat.name_en} in grid {grid.grid_code}."
+                f"Auto-detected: {inc.summary_en}; possible {cat.name_en} in grid {grid.grid_code}."
                 if self._cfg.english
                 else None
             ),
-            severity=severity,
+            severity=severity_for(cat.severity, inc.level),
             warning_level=inc.level,  # type: ignore[arg-type]
             filed_at=filed_at,
             deadline=deadline,
             deadline_basis=f"{cat.limit:g} {cat.limit_unit}",
-            routing_level=cat.routing_level,
-            responsible_unit=_unit_for(cat.routing_level, grid.street_name, grid.community_name),
-            evidence=[readings_evidence(change)],
+            routing_level=routing,
+            responsible_unit=responsible_unit(routing, grid.street_name, grid.community_name),
+            evidence=list(change.evidence),
+            linked_cases=[case_key(i) for i in inc.linked],
             subject=inc.subject,
             peak_value=inc.peak_value,
             unit=inc.unit,
@@ -127,40 +128,40 @@ class CaseBuilder:
         inc = change.incident
         key = case_key(inc.incident_id)
         at = change.at.astimezone(SHANGHAI)
+        peak = f"{inc.peak_value:.1f} {inc.unit}"
         if change.kind == "raised":
-            level_zh = _LEVEL_ZH.get(inc.level, inc.level)
+            assert inc.level is not None
             return CaseUpdate(
                 update_key=f"{key}:raised:{inc.level}",
                 case_key=key,
                 kind="level_raised",
                 at=at,
                 warning_level=inc.level,  # type: ignore[arg-type]
-                severity=_SEVERITY_FOR_LEVEL.get(inc.level),
-                note_zh=f"等级升至{level_zh}，峰值 {inc.peak_value:.1f} {inc.unit}（{inc.peak_device}）",
-                note_en=f"level raised to {inc.level}, peak {inc.peak_value:.1f} {inc.unit}",
+                severity=severity_for(self._catalog.get(inc.category_ref).severity, inc.level),
+                note_zh=f"等级升至{LEVEL_ZH[inc.level]}：{inc.summary_zh}",
+                note_en=f"level raised to {inc.level}: {inc.summary_en}",
                 peak_value=inc.peak_value,
-                evidence=[readings_evidence(change)],
+                evidence=list(change.evidence),
+            )
+        if change.kind == "updated":
+            stamp = int(change.at.timestamp() * 1000)
+            return CaseUpdate(
+                update_key=f"{key}:updated:{stamp}",
+                case_key=key,
+                kind="evidence",
+                at=at,
+                note_zh=inc.summary_zh,
+                note_en=inc.summary_en,
+                peak_value=inc.peak_value,
+                evidence=list(change.evidence),
+                linked_cases=[case_key(i) for i in inc.linked],
             )
         return CaseUpdate(
             update_key=f"{key}:cleared",
             case_key=key,
             kind="condition_cleared",
             at=at,
-            note_zh=f"传感器显示情况已解除，峰值 {inc.peak_value:.1f} {inc.unit}",
-            note_en=f"sensors show the condition cleared; peak {inc.peak_value:.1f} {inc.unit}",
+            note_zh=f"传感器显示情况已解除，峰值 {peak}",
+            note_en=f"sensors show the condition cleared; peak {peak}",
             peak_value=inc.peak_value,
         )
-
-
-def _rank_sev(s: str) -> int:
-    return ("routine", "urgent", "most_urgent").index(s)
-
-
-def _unit_for(level: str, street: str, community: str) -> str:
-    """Small matters stay in the community, big matters stay in the street."""
-    if level == "community":
-        # Registry names already end in 社区 (西海社区): do not write 西海社区社区工作站.
-        return f"{community.removesuffix('社区')}社区工作站"
-    if level == "street":
-        return f"{street}城市管理分中心"
-    return "区城市管理监督指挥中心"

@@ -22,7 +22,8 @@ from gridsense.model.case import CaseUpdate, GridCase
 
 log = logging.getLogger("gridsense.bridge")
 
-KNOWN_STATUSES = frozenset({"立案", "派遣", "处置", "核查", "结案", "作废"})
+# 缓办 (deferred, code 8) is one the reference platform reports too; it is not final.
+KNOWN_STATUSES = frozenset({"立案", "派遣", "处置", "核查", "结案", "作废", "缓办"})
 
 
 @dataclass

@@ -198,16 +198,16 @@ def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
     line = None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == key), None)
-            if match is None:
-                match = next((k for k, _ in node.value if k.value == key), None)
-                return match.start_mark.line + 1 if match is not None else line
-            node = match
+            pair = next(((k, v) for k, v in node.value if k.value == key), None)
+            if pair is None:
+                return line
+            # The key's line: an unknown section's value starts on the line below its key.
+            line, node = pair[0].start_mark.line + 1, pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
     return line
 
 

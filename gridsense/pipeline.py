@@ -64,6 +64,8 @@ class GaugePipeline:
     def restore(self) -> int:
         """Rebuild in-memory state from the store after a (re)start; return readings replayed."""
         self._book.load(self._conn)
+        for rule in self._rules:
+            rule.reset()
         latest = self._readings.latest_per_device()
         self._normaliser.restore(latest)
         if not latest:
@@ -94,7 +96,48 @@ class GaugePipeline:
         return [self._normaliser.normalise(topic, s) for s in samples]
 
     def handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
-        """Make every message's outcome durable; raise ``Retryable`` to have the batch retried."""
+        """Make every message's outcome durable; raise ``Retryable`` to have the batch retried.
+
+        A bug triggered by one message (an unexpected exception) must neither crash nor stall
+        the stream: the batch is rolled back, state is rebuilt from the store, and the batch
+        is replayed one message at a time; the message that fails alone is dead-lettered as
+        ``internal_error``.
+        """
+        try:
+            return self._handle(batch)
+        except (Retryable, Fatal):
+            raise
+        except Exception:
+            log.exception("unexpected error in a batch of %d; isolating the message", len(batch))
+        self.restore()
+        total = BatchOutcome()
+        for msg in batch:
+            try:
+                one = self._handle([msg])
+            except (Retryable, Fatal):
+                raise
+            except Exception as exc:
+                log.exception("message on %s failed alone: dead-lettered as internal_error", msg.topic)
+                self.restore()
+                letter = DeadLetter(
+                    msg.topic,
+                    msg.payload,
+                    "internal_error",
+                    repr(exc)[:500],
+                    datetime.now(UTC),
+                    _device_of(msg.topic),
+                )
+                with transaction(self._conn):
+                    self._deadletters.add([letter])
+                one = BatchOutcome(dead_letters=[letter])
+            total.readings += one.readings
+            total.duplicates += one.duplicates
+            total.changes += one.changes
+            total.cases_queued += one.cases_queued
+            total.dead_letters.extend(one.dead_letters)
+        return total
+
+    def _handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
         out = BatchOutcome()
         now = datetime.now(UTC)
         readings: list[Reading] = []
@@ -102,9 +145,8 @@ class GaugePipeline:
             try:
                 readings.extend(self._decode(msg, now))
             except Rejected as exc:
-                device = msg.topic.rsplit("/", 1)[-1] if msg.topic.count("/") >= 4 else None
                 out.dead_letters.append(
-                    DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, device)
+                    DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, _device_of(msg.topic))
                 )
         if self._influx is not None and readings:
             self._write_influx(readings)
@@ -162,3 +204,7 @@ class GaugePipeline:
                 if self.stopping.wait(wait):
                     raise
                 delay = min(delay * 2, 30.0)
+
+
+def _device_of(topic: str) -> str | None:
+    return topic.rsplit("/", 1)[-1] if topic.count("/") >= 4 else None

@@ -28,7 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gridsense.config import MqttConfig
-from gridsense.errors import Fatal, Retryable
+from gridsense.errors import Retryable
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter
 from ingest.topics import TopicScheme
@@ -84,9 +84,7 @@ class MqttGateway:
 
     # --- paho callbacks (network thread) -------------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             log.error("mqtt connect refused: %s", reason)
             return
@@ -100,9 +98,7 @@ class MqttGateway:
             self._generation,
         )
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any
-    ) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
         self._generation += 1  # acks for messages of the lost connection must not be sent
         if not self._stop.is_set():
@@ -158,13 +154,11 @@ class MqttGateway:
             try:
                 return self._handler(batch)
             except Retryable as exc:
-                log.warning(
-                    "batch of %d not stored (%s); retrying in %.1f s", len(batch), exc, delay
-                )
+                log.warning("batch of %d not stored (%s); retrying in %.1f s", len(batch), exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
-            except Fatal as exc:
-                log.critical("fatal error, stopping ingest without acknowledging: %s", exc)
+            except Exception as exc:  # Fatal, or a bug the handler could not isolate
+                log.critical("fatal error, stopping ingest without acknowledging: %r", exc, exc_info=True)
                 self.fatal = exc
                 self._stop.set()
         return None
@@ -208,9 +202,7 @@ class MqttGateway:
                 properties=props,
             )
         else:
-            self._client.connect_async(
-                self._cfg.host, self._cfg.port, keepalive=self._cfg.keepalive_s
-            )
+            self._client.connect_async(self._cfg.host, self._cfg.port, keepalive=self._cfg.keepalive_s)
         self._client.loop_start()
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._worker.start()

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from gridsense.errors import Rejected
 from gridsense.model.envelopes import Kind
 
-_DISTRICT = re.compile(r"^\d{6}$")
-_GRID = re.compile(r"^\d{15}$")
-_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# [0-9] and \Z: "\d" takes any Unicode digit and "$" lets a trailing newline through
+_DISTRICT = re.compile(r"^[0-9]{6}\Z")
+_GRID = re.compile(r"^[0-9]{15}\Z")
+_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _KINDS = {k.value: k for k in Kind}
 
 

@@ -1,4 +1,4 @@
-"""The incident book: open incidents per (rule, grid), persisted with the batch that changed them."""
+"""The incident book: open incidents per (rule, subject), persisted with the batch that changed them."""
 
 from __future__ import annotations
 
@@ -12,22 +12,33 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
     incident_id   TEXT PRIMARY KEY,
     rule_id       TEXT NOT NULL,
+    subject       TEXT NOT NULL,
     grid_code     TEXT NOT NULL,
     category_ref  TEXT NOT NULL,
-    subject       TEXT NOT NULL,
+    source        TEXT NOT NULL,
     opened_at     TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     closed_at     TEXT,
-    level         TEXT NOT NULL,
+    level         TEXT,
     peak_value    REAL NOT NULL,
-    peak_device   TEXT NOT NULL,
     unit          TEXT NOT NULL,
     window_s      INTEGER NOT NULL,
-    device_levels TEXT NOT NULL
+    state         TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open
-    ON incidents (rule_id, grid_code) WHERE closed_at IS NULL;
+    ON incidents (rule_id, subject) WHERE closed_at IS NULL;
+CREATE INDEX IF NOT EXISTS incidents_grid ON incidents (grid_code, closed_at);
 """
+
+_STATE_FIELDS = (
+    "summary_zh",
+    "summary_en",
+    "device_levels",
+    "peak_device",
+    "location",
+    "linked",
+    "routing_level",
+)
 
 
 class IncidentBook:
@@ -37,11 +48,11 @@ class IncidentBook:
         self._open: dict[tuple[str, str], Incident] = {}
         self._dirty: dict[str, Incident] = {}
 
-    def open_for(self, rule_id: str, grid_code: str) -> Incident | None:
-        return self._open.get((rule_id, grid_code))
+    def open_for(self, rule_id: str, subject: str) -> Incident | None:
+        return self._open.get((rule_id, subject))
 
     def add(self, incident: Incident) -> None:
-        self._open[(incident.rule_id, incident.grid_code)] = incident
+        self._open[(incident.rule_id, incident.subject)] = incident
         self.touch(incident)
 
     def touch(self, incident: Incident) -> None:
@@ -49,7 +60,7 @@ class IncidentBook:
 
     def close(self, incident: Incident, at: datetime) -> None:
         incident.closed_at = at
-        self._open.pop((incident.rule_id, incident.grid_code), None)
+        self._open.pop((incident.rule_id, incident.subject), None)
         self.touch(incident)
 
     def open_incidents(self) -> list[Incident]:
@@ -58,28 +69,29 @@ class IncidentBook:
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write changed incidents (inside the batch transaction)."""
         for inc in self._dirty.values():
+            state = json.dumps({k: getattr(inc, k) for k in _STATE_FIELDS}, ensure_ascii=False)
             conn.execute(
-                "INSERT INTO incidents (incident_id, rule_id, grid_code, category_ref, subject, opened_at,"
-                " updated_at, closed_at, level, peak_value, peak_device, unit, window_s, device_levels)"
+                "INSERT INTO incidents (incident_id, rule_id, subject, grid_code, category_ref, source,"
+                " opened_at, updated_at, closed_at, level, peak_value, unit, window_s, state)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (incident_id) DO UPDATE SET updated_at=excluded.updated_at,"
                 " closed_at=excluded.closed_at, level=excluded.level, peak_value=excluded.peak_value,"
-                " peak_device=excluded.peak_device, device_levels=excluded.device_levels",
+                " state=excluded.state",
                 (
                     inc.incident_id,
                     inc.rule_id,
+                    inc.subject,
                     inc.grid_code,
                     inc.category_ref,
-                    inc.subject,
+                    inc.source,
                     inc.opened_at.isoformat(),
                     inc.updated_at.isoformat(),
                     inc.closed_at.isoformat() if inc.closed_at else None,
                     inc.level,
                     inc.peak_value,
-                    inc.peak_device,
                     inc.unit,
                     inc.window_s,
-                    json.dumps(inc.device_levels),
+                    state,
                 ),
             )
         self._dirty.clear()
@@ -92,25 +104,13 @@ class IncidentBook:
         """Reload the open incidents after a restart."""
         self._open.clear()
         rows = conn.execute(
-            "SELECT incident_id, rule_id, grid_code, category_ref, subject, opened_at, updated_at,"
-            " level, peak_value, peak_device, unit, window_s, device_levels"
-            " FROM incidents WHERE closed_at IS NULL"
+            "SELECT incident_id, rule_id, subject, grid_code, category_ref, source, opened_at, updated_at,"
+            " level, peak_value, unit, window_s, state FROM incidents WHERE closed_at IS NULL"
         )
-        for (
-            iid,
-            rule,
-            grid,
-            cat,
-            subject,
-            opened,
-            updated,
-            level,
-            peak,
-            peak_dev,
-            unit,
-            window_s,
-            levels,
-        ) in rows:
+        for iid, rule, subject, grid, cat, source, opened, updated, level, peak, unit, window_s, st in rows:
+            state = json.loads(st)
+            if state.get("location") is not None:
+                state["location"] = tuple(state["location"])
             inc = Incident(
                 incident_id=iid,
                 rule_id=rule,
@@ -123,7 +123,7 @@ class IncidentBook:
                 unit=unit,
                 window_s=window_s,
                 subject=subject,
-                device_levels=json.loads(levels),
-                peak_device=peak_dev,
+                source=source,
+                **state,
             )
-            self._open[(rule, grid)] = inc
+            self._open[(rule, subject)] = inc

@@ -10,14 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gridsense.config import RainAccumulationConfig
+from gridsense.model.case import Evidence
 from gridsense.model.envelopes import Kind, Reading
-from rules.contract import LEVELS, Incident, IncidentChange, incident_id
+from rules.contract import Incident, IncidentChange, incident_id, level_rank
 from rules.incidents import IncidentBook
 from rules.window import BucketWindow
-
-
-def _rank(level: str | None) -> int:
-    return -1 if level is None else LEVELS.index(level)
 
 
 class RainAccumulation:
@@ -35,6 +32,9 @@ class RainAccumulation:
             w = self._windows[device_id] = BucketWindow(self._cfg.window_s, self._cfg.bucket_s)
         return w
 
+    def reset(self) -> None:
+        self._windows.clear()
+
     def warm(self, reading: Reading) -> None:
         if reading.kind is Kind.RAIN and not reading.suspect:
             self._window(reading.device_id).add(reading.ts.timestamp(), reading.value)
@@ -50,7 +50,12 @@ class RainAccumulation:
         while idx >= 0 and total < self._cfg.levels[idx].clear_mm:
             idx -= 1
         down = names[idx] if idx >= 0 else None
-        return up if _rank(up) > _rank(down) else down
+        return up if level_rank(up) > level_rank(down) else down
+
+    def _describe(self, inc: Incident) -> None:
+        minutes = self._cfg.window_s // 60
+        inc.summary_zh = f"雨量计 {inc.peak_device} 近{minutes}分钟累计降雨 {inc.peak_value:.1f} 毫米"
+        inc.summary_en = f"gauge {inc.peak_device} measured {inc.peak_value:.1f} mm in {minutes} min"
 
     def evaluate(self, reading: Reading) -> list[IncidentChange]:
         if reading.kind is not Kind.RAIN or reading.suspect:
@@ -62,8 +67,10 @@ class RainAccumulation:
         inc = self._book.open_for(self.rule_id, reading.grid_code)
         current = inc.device_levels.get(reading.device_id) if inc else None
         new = self._level_for(current, total)
-        evidence = tuple(
-            (datetime.fromtimestamp(t, UTC).isoformat(), round(v, 3)) for t, v in w.series()
+        series = [[datetime.fromtimestamp(t, UTC).isoformat(), round(v, 3)] for t, v in w.series()]
+        minutes = self._cfg.window_s // 60
+        evidence = (
+            Evidence.of_data("readings", f"{reading.device_id}: {minutes} min window, mm per bucket", series),
         )
         if inc is None:
             if new is None:
@@ -83,6 +90,7 @@ class RainAccumulation:
                 device_levels={reading.device_id: new},
                 peak_device=reading.device_id,
             )
+            self._describe(inc)
             self._book.add(inc)
             return [IncidentChange("opened", inc, reading.ts, evidence)]
 
@@ -102,8 +110,9 @@ class RainAccumulation:
         if not inc.device_levels:
             self._book.close(inc, reading.ts)
             return [IncidentChange("cleared", inc, reading.ts, evidence)]
-        grid_level = max(inc.device_levels.values(), key=_rank)
-        if _rank(grid_level) > _rank(inc.level):
+        grid_level = max(inc.device_levels.values(), key=level_rank)
+        if level_rank(grid_level) > level_rank(inc.level):
             inc.level = grid_level
+            self._describe(inc)
             return [IncidentChange("raised", inc, reading.ts, evidence)]
         return []

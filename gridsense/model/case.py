@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridsense.model.geo import CRS
@@ -26,6 +28,18 @@ class Evidence(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     url: str | None = None
     data: Any = None
+
+    @classmethod
+    def of_data(cls, kind: Literal["readings", "snapshot", "ping"], description: str, data: Any) -> Evidence:
+        """Evidence carried inline; the digest covers its canonical JSON (orjson, sorted keys)."""
+        digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return cls(kind=kind, description=description, sha256=digest, data=data)
+
+    @classmethod
+    def of_file(cls, kind: Literal["readings", "snapshot", "ping"], description: str, content: bytes,
+                url: str) -> Evidence:
+        """Evidence stored as a file (a snapshot): the digest covers its bytes."""
+        return cls(kind=kind, description=description, sha256=hashlib.sha256(content).hexdigest(), url=url)
 
 
 class CaseCategory(BaseModel):
@@ -110,3 +124,4 @@ class CaseUpdate(BaseModel):
     note_en: str | None = None
     peak_value: float | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    linked_cases: list[str] = Field(default_factory=list, description="children of an escalation")

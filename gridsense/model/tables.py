@@ -67,6 +67,8 @@ def _csv_rows(path: Path, text: str, needs_crs: bool) -> tuple[CRS | None, Itera
     crs: CRS | None = None
     first_data = 0
     for i, line in enumerate(lines):
+        if not line.strip():  # a blank line before the header is not the header
+            continue
         if not line.startswith("#"):
             first_data = i
             break
@@ -87,7 +89,8 @@ def _csv_rows(path: Path, text: str, needs_crs: bool) -> tuple[CRS | None, Itera
             line = first_data + reader.line_num
             if None in rec:
                 raise ConfigError(f"{path}:{line}: more fields than the header has")
-            yield Row({k: (v if v != "" else None) for k, v in rec.items()}, line)
+            # An empty cell is a missing value, so the field's default applies.
+            yield Row({k: v for k, v in rec.items() if v != ""}, line)
 
     return crs, rows()
 
