@@ -14,9 +14,9 @@ from gridsense.config import BridgeConfig
 from gridsense.model.case import CasePlace, CaseUpdate, GridCase, RoutingLevel, Severity
 from gridsense.model.catalog import Catalog
 from gridsense.model.geo import from_wgs84
+from gridsense.model.incident import IncidentChange
 from gridsense.model.registry import GridRegistry
 from gridsense.model.worktime import LimitUnit, WorkCalendar
-from rules.contract import IncidentChange
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}

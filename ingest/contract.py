@@ -8,11 +8,16 @@ durable; a message the handler rejects is dead-lettered and acknowledged.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
+from gridsense.model.envelopes import Kind
+from gridsense.model.incident import IncidentChange
 from ingest.deadletter import DeadLetter
+from ingest.topics import Topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +46,33 @@ class BatchOutcome:
 
 #: A batch handler makes the outcome of every message durable before it returns.
 BatchHandler = Callable[[Sequence[InboundMessage]], BatchOutcome]
+
+
+class KindHandler(Protocol):
+    """Handles one topic kind (``camera``, ``asset``) inside the gauge pipeline's batches.
+
+    ``prepare`` runs outside the transaction (decode, validate, detect: the CPU work);
+    ``commit`` runs inside the batch transaction and returns the incident changes, which the
+    pipeline turns into outbox rows in that same transaction. MQTT acks follow the commit.
+    """
+
+    kind: Kind
+
+    def prepare(self, msg: InboundMessage, topic: Topic, now: datetime) -> object:
+        """Decode and check one message; raise ``Rejected`` to dead-letter it."""
+        ...
+
+    def commit(self, conn: sqlite3.Connection, prepared: list[object], now: datetime) -> list[IncidentChange]:
+        """Persist what must survive a restart; return the incident changes to file."""
+        ...
+
+
+class ScheduledJob(Protocol):
+    """Work that runs on a timer, not on message arrival (e.g. overdue inspections)."""
+
+    name: str
+    interval_s: float
+
+    def run(self, conn: sqlite3.Connection, now: datetime) -> list[IncidentChange]:
+        """Runs inside a transaction; returns incident changes to file."""
+        ...

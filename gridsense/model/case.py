@@ -36,8 +36,9 @@ class Evidence(BaseModel):
         return cls(kind=kind, description=description, sha256=digest, data=data)
 
     @classmethod
-    def of_file(cls, kind: Literal["readings", "snapshot", "ping"], description: str, content: bytes,
-                url: str) -> Evidence:
+    def of_file(
+        cls, kind: Literal["readings", "snapshot", "ping"], description: str, content: bytes, url: str
+    ) -> Evidence:
         """Evidence stored as a file (a snapshot): the digest covers its bytes."""
         return cls(kind=kind, description=description, sha256=hashlib.sha256(content).hexdigest(), url=url)
 

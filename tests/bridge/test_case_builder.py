@@ -20,9 +20,9 @@ from gridsense.config import BridgeConfig
 from gridsense.model.case import Evidence
 from gridsense.model.catalog import Catalog
 from gridsense.model.geo import CRS, wgs84_to_gcj02
+from gridsense.model.incident import ChangeKind, Incident, IncidentChange, incident_id
 from gridsense.model.registry import GridRegistry
 from gridsense.model.worktime import WorkCalendar
-from rules.contract import ChangeKind, Incident, IncidentChange, incident_id
 
 DEMO_GRIDS = Path(__file__).resolve().parents[2] / "gridsense" / "data" / "demo" / "grids.csv"
 GRID = "110102012001001"  # 什刹海街道 西海社区, first demo grid
