@@ -74,8 +74,13 @@ class CaseBuilder:
         wlat, wlon = inc.location if inc.location is not None else (grid.lat, grid.lon)
         lat, lon = from_wgs84(wlat, wlon, self._cfg.crs)
         level_zh = f"（{LEVEL_ZH[inc.level]}）" if inc.level else ""
-        place_zh = f"{grid.street_name}{grid.community_name}网格{grid.grid_code[-3:]}"
         routing: RoutingLevel = inc.routing_level or cat.routing_level  # type: ignore[assignment]
+        if inc.routing_level == "street":  # an escalation summary speaks for the street
+            place_zh = f"{grid.street_name}多网格"
+        elif inc.routing_level == "district":
+            place_zh = f"辖区{grid.district_code}多街道"
+        else:
+            place_zh = f"{grid.street_name}{grid.community_name}网格{grid.grid_code[-3:]}"
         return GridCase(
             case_key=case_key(inc.incident_id),
             incident_id=inc.incident_id,

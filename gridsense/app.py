@@ -24,8 +24,9 @@ from ingest.gateway import MqttGateway
 from ingest.influx_sink import InfluxSink, InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
 from ingest.topics import TopicScheme
+from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
-from rules.rain_accumulation import RainAccumulation
+from rules.spec import RuleFile, default_rules_path, load_rules
 
 log = logging.getLogger("gridsense.app")
 
@@ -36,6 +37,7 @@ class Registries:
     devices: DeviceRegistry
     catalog: Catalog
     calendar: WorkCalendar
+    rules: RuleFile
 
 
 def load_registries(cfg: GridsenseConfig) -> Registries:
@@ -43,8 +45,7 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
     grids = GridRegistry.load(cfg.registry.grids)
     devices = DeviceRegistry.load(cfg.registry.devices, grids)
     catalog = Catalog.load(cfg.registry.categories)
-    for rule in cfg.rules.rain_accumulation:
-        catalog.get(rule.category)  # an unknown case code is a config error, found at load time
+    rules = load_rules(cfg.rules.file or default_rules_path(), catalog)
     calendar = WorkCalendar.load(cfg.registry.calendar) if cfg.registry.calendar else WorkCalendar.default()
     missing = calendar.missing_years(datetime.now(UTC))
     if missing:
@@ -53,7 +54,7 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
             "computed for those years; add calendar files (registry.calendar)",
             missing,
         )
-    return Registries(grids, devices, catalog, calendar)
+    return Registries(grids, devices, catalog, calendar, rules)
 
 
 class App:
@@ -65,7 +66,7 @@ class App:
         self.scheme = TopicScheme(cfg.mqtt.topic_root)
         self.conn: sqlite3.Connection = db.connect(cfg.store.path)
         book = IncidentBook()
-        rules = [RainAccumulation(r, book) for r in cfg.rules.rain_accumulation]
+        engine = RuleEngine(self.registries.rules, book, self.registries.devices)
         builder = CaseBuilder(
             cfg.bridge, self.registries.catalog, self.registries.grids, self.registries.calendar
         )
@@ -75,12 +76,12 @@ class App:
             self.conn,
             self.scheme,
             GaugeNormaliser(self.registries.devices, cfg.rules.lateness_s),
-            rules,
+            engine,
             book,
             builder,
             influx,
         )
-        self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle)
+        self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
         self.bridge_conn = db.connect(cfg.store.path, create=False)
         self.delivery = CaseDelivery(self.bridge_conn, NativeRestAdapter(cfg.bridge), cfg.bridge)
         self._influx = influx

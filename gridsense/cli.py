@@ -53,7 +53,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     reg = load_registries(cfg)
     print(
         f"{args.file}: OK ({len(reg.grids)} grids, {len(reg.devices)} devices, "
-        f"{len(cfg.rules.rain_accumulation)} rain rules, sink {cfg.sink.type})"
+        f"{len(reg.rules.rules)} rules, sink {cfg.sink.type})"
     )
     return 0
 

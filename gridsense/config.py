@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from gridsense.errors import ConfigError
 from gridsense.model.case import Source
 from gridsense.model.geo import CRS
+from gridsense.model.tables import load_yaml_model
 from ingest.influx_sink import InfluxSinkConfig
 
 
@@ -112,53 +111,16 @@ class LimitsConfig(_Section):
     )
 
 
-class RainLevel(_Section):
-    name: Literal["blue", "yellow", "orange", "red"] = Field(description="warning level")
-    trigger_mm: float = Field(gt=0, description="window total at or above which the level is entered")
-    clear_mm: float = Field(ge=0, description="window total below which the level is left")
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> RainLevel:
-        if self.clear_mm > self.trigger_mm:
-            raise ValueError("clear_mm must not exceed trigger_mm")
-        return self
-
-
-class RainAccumulationConfig(_Section):
-    id: str = Field(default="rain_1h", pattern=r"^[a-z0-9_]+$", description="rule id")
-    window_s: int = Field(default=3600, ge=60, le=86400, description="rolling window length")
-    bucket_s: int = Field(default=60, ge=10, le=3600, description="bucket size of the rolling window")
-    category: str = Field(default="event:0111", description="case category filed (kind:code)")
-    levels: list[RainLevel] = Field(
-        default_factory=lambda: [
-            RainLevel(name="blue", trigger_mm=30, clear_mm=20),
-            RainLevel(name="orange", trigger_mm=70, clear_mm=50),
-            RainLevel(name="red", trigger_mm=100, clear_mm=80),
-        ],
-        description="levels in rising order (Beijing 1 h lines: orange 70 mm, red 100 mm)",
-    )
-
-    @model_validator(mode="after")
-    def _rising(self) -> RainAccumulationConfig:
-        if not self.levels:
-            raise ValueError("at least one level is needed")
-        triggers = [lv.trigger_mm for lv in self.levels]
-        if triggers != sorted(triggers) or len(set(triggers)) != len(triggers):
-            raise ValueError("levels must be in strictly rising trigger order (e.g. red above orange)")
-        if self.window_s % self.bucket_s:
-            raise ValueError("window_s must be a multiple of bucket_s")
-        return self
-
-
 class RulesConfig(_Section):
-    rain_accumulation: list[RainAccumulationConfig] = Field(
-        default_factory=lambda: [RainAccumulationConfig()],
-        description="rolling rain accumulation rules",
+    file: Path | None = Field(
+        default=None,
+        description="rule file (YAML); None = the shipped default set (gridsense/data/rules/default.yaml)",
     )
     lateness_s: float = Field(
-        default=3600,
-        ge=0,
-        description="readings older than the device's newest by more are dead-lettered",
+        default=3600, ge=0, description="readings older than the device's newest by more are dead-lettered"
+    )
+    tick_s: float = Field(
+        default=10, gt=0, le=3600, description="how often silent gauges and quiet incidents are checked"
     )
 
 
@@ -193,46 +155,9 @@ class GridsenseConfig(_Section):
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)
 
 
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
-    """Walk a composed YAML node along a pydantic error location to find its line."""
-    line = None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == key), None)
-            if pair is None:
-                return line
-            # The key's line: an unknown section's value starts on the line below its key.
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def load_config(path: Path) -> GridsenseConfig:
     """Read and validate a YAML config; errors name the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}:1: the config must be a mapping")
-    try:
-        cfg = GridsenseConfig.model_validate(doc)
-    except ValidationError as exc:
-        msgs = []
-        for e in exc.errors():
-            line = _line_of(node, e["loc"])
-            where = f"{path}:{line}" if line else str(path)
-            msgs.append(f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}")
-        raise ConfigError("\n".join(msgs)) from None
-    return _resolve_paths(cfg, path.parent)
+    return _resolve_paths(load_yaml_model(path, GridsenseConfig), path.parent)
 
 
 def _resolve_paths(cfg: GridsenseConfig, base: Path) -> GridsenseConfig:
@@ -251,6 +176,9 @@ def _resolve_paths(cfg: GridsenseConfig, base: Path) -> GridsenseConfig:
                     "categories": fix(reg.categories),
                     "calendar": [fix(p) for p in reg.calendar],
                 }
+            ),
+            "rules": cfg.rules.model_copy(
+                update={"file": fix(cfg.rules.file) if cfg.rules.file is not None else None}
             ),
             "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),
         }

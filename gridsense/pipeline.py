@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from bridge.outbox import CaseOutbox
 from gridsense.config import GridsenseConfig
 from gridsense.errors import Fatal, Rejected, Retryable
 from gridsense.model.envelopes import GAUGE_KINDS, Reading
+from gridsense.model.incident import IncidentChange
 from gridsense.txn import transaction
 from ingest.contract import BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter, DeadLetterStore
@@ -27,8 +29,9 @@ from ingest.influx_sink import InfluxSink
 from ingest.normalise import GaugeNormaliser
 from ingest.reading_store import ReadingStore
 from ingest.topics import TopicScheme
-from rules.contract import IncidentChange, Rule
+from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
+from rules.spec import WINDOWS
 
 log = logging.getLogger("gridsense.pipeline")
 
@@ -42,7 +45,7 @@ class GaugePipeline:
         conn: sqlite3.Connection,
         scheme: TopicScheme,
         normaliser: GaugeNormaliser,
-        rules: Sequence[Rule],
+        engine: RuleEngine,
         book: IncidentBook,
         builder: CaseBuilder,
         influx: InfluxSink | None = None,
@@ -51,7 +54,8 @@ class GaugePipeline:
         self._conn = conn
         self._scheme = scheme
         self._normaliser = normaliser
-        self._rules = rules
+        self._engine = engine
+        self._next_tick = 0.0
         self._book = book
         self._builder = builder
         self._influx = influx
@@ -64,21 +68,37 @@ class GaugePipeline:
     def restore(self) -> int:
         """Rebuild in-memory state from the store after a (re)start; return readings replayed."""
         self._book.load(self._conn)
-        for rule in self._rules:
-            rule.reset()
+        self._engine.reset()
         latest = self._readings.latest_per_device()
         self._normaliser.restore(latest)
-        if not latest:
-            return 0
-        newest = max(ms for ms, _ in latest.values())
-        longest = max((r.window_s for r in self._cfg.rules.rain_accumulation), default=3600)
-        start = datetime.fromtimestamp(newest / 1000, UTC) - timedelta(seconds=longest)
         n = 0
-        for reading in self._readings.since(start):
-            for rule in self._rules:
-                rule.warm(reading)
-            n += 1
+        if latest:
+            newest = max(ms for ms, _ in latest.values())
+            start = datetime.fromtimestamp(newest / 1000, UTC) - timedelta(seconds=WINDOWS["24h"])
+            for reading in self._readings.since(start):
+                self._engine.warm(reading)
+                n += 1
+        # A gauge silent while we were down is counted from now, not from its last reading.
+        self._engine.restore_levels(baseline=datetime.now(UTC))
         return n
+
+    def tick(self) -> None:
+        """Let time pass for the rules (silent gauges, quiet incidents); called between batches."""
+        now_mono = time.monotonic()
+        if now_mono < self._next_tick:
+            return
+        self._next_tick = now_mono + self._cfg.rules.tick_s
+        now = datetime.now(UTC)
+        try:
+            with transaction(self._conn):
+                changes = self._engine.tick(now)
+                self._book.flush(self._conn)
+                for change in changes:
+                    self._queue(change)
+        except sqlite3.Error as exc:
+            self._book.discard_changes()
+            raise Fatal(f"state store write failed during tick: {exc}") from exc
+        self._log_changes(changes)
 
     @property
     def open_incidents(self) -> int:
@@ -141,9 +161,12 @@ class GaugePipeline:
         out = BatchOutcome()
         now = datetime.now(UTC)
         readings: list[Reading] = []
+        arrivals: list[datetime] = []
         for msg in batch:
             try:
-                readings.extend(self._decode(msg, now))
+                decoded = self._decode(msg, now)
+                readings.extend(decoded)
+                arrivals.extend([msg.received_at] * len(decoded))
             except Rejected as exc:
                 out.dead_letters.append(
                     DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, _device_of(msg.topic))
@@ -152,12 +175,14 @@ class GaugePipeline:
             self._write_influx(readings)
         try:
             with transaction(self._conn):
-                fresh = self._readings.insert_new(readings)
-                out.readings, out.duplicates = len(fresh), len(readings) - len(fresh)
                 changes: list[IncidentChange] = []
-                for reading in fresh:
-                    for rule in self._rules:
-                        changes.extend(rule.evaluate(reading))
+                for reading, arrived in zip(readings, arrivals, strict=True):
+                    checked = self._engine.check_quality(reading)
+                    if not self._readings.insert(checked):
+                        out.duplicates += 1
+                        continue
+                    out.readings += 1
+                    changes.extend(self._engine.evaluate(checked, arrived))
                 self._book.flush(self._conn)
                 for change in changes:
                     out.cases_queued += self._queue(change)
@@ -166,18 +191,23 @@ class GaugePipeline:
         except sqlite3.Error as exc:
             self._book.discard_changes()
             raise Fatal(f"state store write failed, in-memory rule state is now unreliable: {exc}") from exc
+        self._log_changes(changes)
+        return out
+
+    def _log_changes(self, changes: list[IncidentChange]) -> None:
         for change in changes:
             inc = change.incident
             log.info(
-                "incident %s id=%s grid=%s level=%s peak=%.1f%s",
+                "incident %s id=%s rule=%s subject=%s grid=%s level=%s peak=%g%s",
                 change.kind,
                 inc.incident_id,
+                inc.rule_id,
+                inc.subject,
                 inc.grid_code,
                 inc.level,
                 inc.peak_value,
                 inc.unit,
             )
-        return out
 
     def _queue(self, change: IncidentChange) -> int:
         if change.kind == "opened":

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,14 @@ log = logging.getLogger("gridsense.gateway")
 class MqttGateway:
     """Owns the MQTT connection and the worker thread that feeds the batch handler."""
 
-    def __init__(self, cfg: MqttConfig, scheme: TopicScheme, handler: BatchHandler) -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        scheme: TopicScheme,
+        handler: BatchHandler,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_idle = on_idle
         self._cfg = cfg
         self._scheme = scheme
         self._handler = handler
@@ -140,6 +148,8 @@ class MqttGateway:
     def _work(self) -> None:
         while not self._stop.is_set():
             batch = self._next_batch()
+            if self._on_idle is not None and not self._run_idle():
+                return
             if not batch:
                 continue
             outcome = self._handle_with_retry(batch)
@@ -147,6 +157,18 @@ class MqttGateway:
                 return
             self._ack(batch)
             self._count(outcome)
+
+    def _run_idle(self) -> bool:
+        """Timed work on the worker thread (it owns the state); False if it failed fatally."""
+        assert self._on_idle is not None
+        try:
+            self._on_idle()
+        except Exception as exc:
+            log.critical("fatal error in timed rule work: %r", exc, exc_info=True)
+            self.fatal = exc
+            self._stop.set()
+            return False
+        return True
 
     def _handle_with_retry(self, batch: list[InboundMessage]) -> BatchOutcome | None:
         delay = 0.2

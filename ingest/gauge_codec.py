@@ -103,9 +103,7 @@ def _check(sample: Sample, now: datetime, max_future: timedelta) -> Sample:
     if not math.isfinite(sample.value):  # finite inputs can overflow in bv + v or unit scaling
         raise Rejected("non_finite", f"{sample.kind} {sample.measure} is {sample.value}")
     if sample.ts - now > max_future:
-        raise Rejected(
-            "future_timestamp", f"{sample.ts.isoformat()} is more than {max_future} ahead"
-        )
+        raise Rejected("future_timestamp", f"{sample.ts.isoformat()} is more than {max_future} ahead")
     if sample.kind is Kind.RAIN and sample.value < 0:
         raise Rejected("negative_rain", f"rain {sample.measure} {sample.value} < 0")
     if sample.measure == "level" and sample.value < -1000:
@@ -227,9 +225,7 @@ def _decode_senml(pack: list[Any], now: datetime) -> list[Sample]:
     samples = []
     for (device, ts), entry in readings.items():
         if "value" not in entry:
-            raise Rejected(
-                "schema", f"SenML pack for {device} at {ts.isoformat()} has no measurement"
-            )
+            raise Rejected("schema", f"SenML pack for {device} at {ts.isoformat()} has no measurement")
         kind, m, value = entry["value"]
         samples.append(Sample(device, kind, ts, m, value, entry.get("battery"), entry.get("ut")))
     return samples

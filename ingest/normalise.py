@@ -38,9 +38,7 @@ class GaugeNormaliser:
         if device is None:
             raise Rejected("unknown_device", f"{sample.device_id!r} is not in the device registry")
         if device.grid_code != topic.grid_code:
-            raise Rejected(
-                "grid_mismatch", f"{device.device_id} is registered in {device.grid_code}"
-            )
+            raise Rejected("grid_mismatch", f"{device.device_id} is registered in {device.grid_code}")
         if device.kind is not topic.kind or sample.kind is not device.kind:
             raise Rejected(
                 "kind_mismatch",

@@ -47,6 +47,23 @@ class ReadingStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def insert(self, r: Reading) -> bool:
+        """Insert within the caller's transaction; False if (device, timestamp) was already stored."""
+        cur = self._conn.execute(
+            _INSERT,
+            (
+                r.device_id,
+                ts_ms(r.ts),
+                r.kind.value,
+                r.grid_code,
+                r.value,
+                r.counter,
+                r.battery,
+                int(r.suspect),
+            ),
+        )
+        return cur.rowcount == 1
+
     def insert_new(self, readings: Sequence[Reading]) -> list[Reading]:
         """Insert within the caller's transaction; return only the readings not seen before."""
         fresh = []

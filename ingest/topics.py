@@ -51,9 +51,7 @@ class TopicScheme:
             raise Rejected("bad_topic", f"{topic!r} is not under {self.root!r}")
         parts = topic[len(self._prefix) :].split("/")
         if len(parts) != 4:
-            raise Rejected(
-                "bad_topic", f"{topic!r}: expected {self.root}/<district>/<grid>/<kind>/<device>"
-            )
+            raise Rejected("bad_topic", f"{topic!r}: expected {self.root}/<district>/<grid>/<kind>/<device>")
         district, grid, kind, device = parts
         if not _DISTRICT.match(district) or not _GRID.match(grid):
             raise Rejected("bad_topic", f"{topic!r}: district must be 6 digits and grid 15 digits")

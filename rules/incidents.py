@@ -38,6 +38,7 @@ _STATE_FIELDS = (
     "location",
     "linked",
     "routing_level",
+    "quiet_since",
 )
 
 

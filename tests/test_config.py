@@ -7,15 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from gridsense.app import load_registries
 from gridsense.cli import main
 from gridsense.config import (
     GridsenseConfig,
     MqttConfig,
-    RainAccumulationConfig,
-    RainLevel,
     load_config,
     packaged,
 )
@@ -43,13 +40,6 @@ def test_defaults_are_valid_and_load_their_registries() -> None:
     reg = load_registries(cfg)
     assert len(reg.grids) > 0 and len(reg.devices) > 0
     assert "event:0111" in reg.catalog
-
-
-def test_default_rain_levels_follow_the_beijing_1h_lines() -> None:
-    [rule] = GridsenseConfig().rules.rain_accumulation
-    levels = {lv.name: lv.trigger_mm for lv in rule.levels}
-    assert (levels["orange"], levels["red"]) == (70, 100)
-    assert (rule.window_s, rule.category) == (3600, "event:0111")
 
 
 def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
@@ -83,26 +73,6 @@ def test_unknown_section_is_reported_on_its_own_line(tmp_path: Path) -> None:
     assert config_error(path) == f"{path}:2: mqttt: Extra inputs are not permitted"
 
 
-def test_bad_value_nested_in_a_list_is_reported_on_its_line(tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "c.yaml",
-        "rules:\n"  # 1
-        "  rain_accumulation:\n"  # 2
-        "    - id: rain_1h\n"  # 3
-        "      levels:\n"  # 4
-        "        - name: orange\n"  # 5
-        "          trigger_mm: 70\n"  # 6
-        "          clear_mm: 50\n"  # 7
-        "        - name: red\n"  # 8
-        "          clear_mm: 0\n"  # 9
-        "          trigger_mm: -100\n",  # 10
-    )
-    msg = config_error(path)
-    assert msg.startswith(
-        f"{path}:10: rules.rain_accumulation.0.levels.1.trigger_mm: Input should be greater than 0"
-    )
-
-
 def test_every_error_in_a_file_is_reported(tmp_path: Path) -> None:
     path = write(
         tmp_path / "c.yaml",
@@ -111,47 +81,13 @@ def test_every_error_in_a_file_is_reported(tmp_path: Path) -> None:
         "limits:\n"  # 3
         "  max_gauge_bytes: 10\n"  # 4
         "rules:\n"  # 5
-        "  rain_accumulation:\n"  # 6
-        "    - levels:\n"  # 7
-        "        - name: red\n"  # 8
-        "          clear_mm: 1\n",  # 9
+        "  lateness_s: 60\n"  # 6
+        "  tick_s: 0\n",  # 7
     )
     lines = config_error(path).splitlines()
     assert f"{path}:2: mqtt.port: Input should be greater than or equal to 1" in lines
     assert f"{path}:4: limits.max_gauge_bytes: Input should be greater than or equal to 64" in lines
-    # a missing field points at the mapping it is missing from
-    assert f"{path}:8: rules.rain_accumulation.0.levels.0.trigger_mm: Field required" in lines
-
-
-def test_red_below_orange_is_rejected_at_the_rule(tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "c.yaml",
-        "rules:\n"
-        "  rain_accumulation:\n"
-        "    - id: rain_1h\n"  # 3: the rule whose levels are out of order
-        "      levels:\n"
-        "        - {name: orange, trigger_mm: 70, clear_mm: 50}\n"
-        "        - {name: red, trigger_mm: 60, clear_mm: 40}\n",
-    )
-    msg = config_error(path)
-    assert msg.startswith(f"{path}:3: rules.rain_accumulation.0: ")
-    assert "strictly rising trigger order" in msg
-
-
-def test_rain_rule_cross_checks() -> None:
-    with pytest.raises(ValidationError, match="strictly rising"):
-        RainAccumulationConfig(
-            levels=[
-                RainLevel(name="orange", trigger_mm=70, clear_mm=50),
-                RainLevel(name="red", trigger_mm=70, clear_mm=60),
-            ]
-        )
-    with pytest.raises(ValidationError, match="clear_mm must not exceed trigger_mm"):
-        RainLevel(name="red", trigger_mm=100, clear_mm=120)
-    with pytest.raises(ValidationError, match="multiple of bucket_s"):
-        RainAccumulationConfig(window_s=3600, bucket_s=70)
-    with pytest.raises(ValidationError, match="at least one level"):
-        RainAccumulationConfig(levels=[])
+    assert f"{path}:7: rules.tick_s: Input should be greater than 0" in lines
 
 
 def test_reconnect_backoff_order_is_checked_at_the_section(tmp_path: Path) -> None:
@@ -168,8 +104,8 @@ def test_reconnect_backoff_order_is_checked_at_the_section(tmp_path: Path) -> No
     ("text", "expected"),
     [
         ("mqtt: [1\n", ": not valid YAML"),
-        ("- mqtt\n", ":1: the config must be a mapping"),
-        ("just text\n", ":1: the config must be a mapping"),
+        ("- mqtt\n", ":1: the file must be a mapping"),
+        ("just text\n", ":1: the file must be a mapping"),
     ],
 )
 def test_files_that_are_not_a_config_mapping(tmp_path: Path, text: str, expected: str) -> None:

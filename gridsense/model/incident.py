@@ -50,6 +50,7 @@ class Incident:
     location: tuple[float, float] | None = None  # WGS-84 point of the subject; None = grid centroid
     linked: list[str] = field(default_factory=list)  # child incidents of an escalation summary
     routing_level: str | None = None  # overrides the category's routing level (escalations)
+    quiet_since: str | None = None  # ISO time every member cleared; closes after the quiet period
     closed_at: datetime | None = None
 
 

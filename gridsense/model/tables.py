@@ -125,3 +125,46 @@ def validate_row(model: type[M], row: Row, path: Path, **context: Any) -> M:
         return model.model_validate(row.values, context=context or None)
     except ValidationError as exc:
         raise ConfigError(f"{path}:{row.line}: {_format_validation(exc)}") from None
+
+
+def yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """Walk a composed YAML node along a pydantic error location to find its line."""
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == key), None)
+            if pair is None:
+                return line
+            # The key's line: an unknown section's value starts on the line below its key.
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def load_yaml_model(path: Path, model: type[M], max_bytes: int = 4_000_000) -> M:
+    """Read a YAML file into ``model``; every error names the file and the line."""
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ConfigError(f"{path}: larger than {max_bytes} bytes")
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = yaml.safe_load(text) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}:1: the file must be a mapping")
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        msgs = []
+        for e in exc.errors():
+            line = yaml_line(node, e["loc"])
+            where = f"{path}:{line}" if line else str(path)
+            msgs.append(f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}")
+        raise ConfigError("\n".join(msgs)) from None

@@ -23,7 +23,7 @@ from ingest.topics import TopicScheme
 from simulators.platform import PlatformServer
 from simulators.publisher import MqttPublisher
 from simulators.storm import StormScenario, to_messages
-from tests.e2e.oracle import expected_grid_levels
+from tests.e2e.oracle import RULES_1H, expected_grid_levels
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +88,7 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
             {
                 "mqtt": {"port": broker.port, "client_id": "gs-crash-test", "batch_max": 25},
                 "store": {"path": str(store)},
+        "rules": {"file": str(RULES_1H)},
                 "bridge": {"url": platform.url, "poll_interval_s": 0.05, "status_poll_s": 60},
             }
         )
@@ -139,6 +140,14 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
     assert count(store, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") == 0
     # Exactly one case per grid the oracle names: an incident reopened after a restart would
     # carry a new key, and the platform would hold two cases for that grid.
-    grids = [pc.case.place.grid_code for pc in platform.store.cases()]
+    cases = [pc.case for pc in platform.store.cases()]
+    grids = [c.place.grid_code for c in cases if c.routing_level == "community"]
     assert sorted(grids) == sorted(expected)
-    assert count(store, "SELECT COUNT(*) FROM incidents") == len(expected)
+    # The storm covers two streets of one district: exactly one district summary; as grids
+    # join, its updates carry the growing list of linked cases, ending with all of them.
+    summaries = [pc for pc in platform.store.cases() if pc.case.routing_level != "community"]
+    assert [pc.case.routing_level for pc in summaries] == ["district"]
+    links = [summaries[0].case.linked_cases] + [u.linked_cases for u in summaries[0].updates.values()]
+    grid_keys = {c.case_key for c in cases if c.routing_level == "community"}
+    assert set(max(links, key=len)) == grid_keys
+    assert count(store, "SELECT COUNT(*) FROM incidents") == len(expected) + 1

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from gridsense.app import App
-from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, StoreConfig
+from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, RulesConfig, StoreConfig
 from gridsense.demo import STORM_GRIDS, bad_messages
 from gridsense.embedded_broker import MosquittoBroker
 from simulators.platform import PlatformServer
 from simulators.publisher import MqttPublisher
 from simulators.storm import StormScenario, to_messages
-from tests.e2e.oracle import expected_grid_levels, margin
+from tests.e2e.oracle import RULES_1H, expected_grid_levels, margin
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,7 @@ def make_config(broker: MosquittoBroker, platform: PlatformServer, root: str, st
     return GridsenseConfig(
         mqtt=MqttConfig(port=broker.port, topic_root=root, client_id=f"gs-{root}", batch_max=200),
         store=StoreConfig(path=store),
+        rules=RulesConfig(file=RULES_1H),
         bridge=BridgeConfig(url=platform.url, poll_interval_s=0.05, status_poll_s=0.5),
     )
 
@@ -83,7 +84,9 @@ def test_storm_files_one_case_per_grid_with_codes_and_deadline(
         "schema": 1,
     }
 
-    cases = platform.store.cases()
+    cases = [pc for pc in platform.store.cases() if pc.case.routing_level == "community"]
+    summaries = [pc.case for pc in platform.store.cases() if pc.case.routing_level != "community"]
+    assert [(s.routing_level, s.subject) for s in summaries] == [("district", "110102")]
     by_grid: dict[str, list] = {}  # type: ignore[type-arg]
     for pc in cases:
         by_grid.setdefault(pc.case.place.grid_code, []).append(pc)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gridsense.config import GridsenseConfig
 from gridsense.errors import ConfigError
 from gridsense.model.catalog import Catalog
+from rules.spec import default_rules_path, load_rules
 
 HEADER = "kind,code,name_zh,name_en,limit,limit_unit,severity,routing_level,verified"
 WATERLOGGING = "event,0111,道路积水,road waterlogging,2,clock_hours,urgent,community,no"
@@ -74,7 +74,7 @@ def test_documented_local_limits_in_the_default_table() -> None:
 
 def test_every_default_rule_files_a_known_category() -> None:
     cat = Catalog.default()
-    for rule in GridsenseConfig().rules.rain_accumulation:
+    for rule in load_rules(default_rules_path(), cat).rules:
         assert rule.category in cat
 
 

@@ -1,0 +1,330 @@
+"""RuleEngine: the declarative rule set applied to a stream of readings.
+
+- Each window rule keeps a level per (rule, device) with hysteresis, a duration
+  condition and a cooldown.
+- Breaches of any rule of one case category in one grid are **one** incident: it opens
+  on the first level, is raised when a higher level is reached, and closes once every
+  member has stayed clear for ``incident_quiet_s``, with its peak recorded.
+- Staleness rules file a fault case for a gauge that has gone silent.
+- Escalation files street- and district-level summaries when several grids or streets
+  are in an incident of the same category at once.
+
+Time is the readings' own time; ``tick(now)`` advances it when no reading arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from gridsense.model.case import Evidence
+from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.incident import Incident, IncidentChange, incident_id, level_rank
+from gridsense.model.registry import DeviceRegistry
+from rules.escalation import Escalation
+from rules.incidents import IncidentBook
+from rules.series import FINE_S, NEEDS, DeviceSeries, Op, resolution
+from rules.spec import RuleFile, StalenessRule, WindowRule
+
+log = logging.getLogger("gridsense.rules")
+
+LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+
+
+@dataclass
+class Member:
+    """The state of one window rule on one device."""
+
+    level: str | None = None
+    since: dict[str, float] = field(default_factory=dict)  # level → first time its trigger held
+    left_at: dict[str, float] = field(default_factory=dict)  # level → when it was last left
+
+
+def _member_key(rule_id: str, device_id: str) -> str:
+    return f"{rule_id}|{device_id}"
+
+
+class RuleEngine:
+    """Evaluates a ``RuleFile`` against readings; produces incident changes."""
+
+    def __init__(self, spec: RuleFile, book: IncidentBook, devices: DeviceRegistry) -> None:
+        self.spec = spec
+        self._book = book
+        self._devices = devices
+        self._window_rules: dict[Kind, list[WindowRule]] = {}
+        self._stale_rules: dict[Kind, StalenessRule] = {}
+        self._ops: dict[Kind, set[tuple[int, Op]]] = {}
+        spans: dict[Kind, dict[int, set[int]]] = {Kind.RAIN: {FINE_S: {5}}}  # 5 min: the spike check
+        for rule in spec.rules:
+            kind = Kind(rule.kind)
+            if isinstance(rule, WindowRule):
+                self._window_rules.setdefault(kind, []).append(rule)
+                res = resolution(rule.window_s)
+                self._ops.setdefault(kind, set()).update((res, op) for op in NEEDS[rule.aggregate])
+                spans.setdefault(kind, {}).setdefault(res, set()).add(rule.window_s // res)
+            else:
+                self._stale_rules[kind] = rule
+        self._ops.setdefault(Kind.RAIN, set()).add((FINE_S, "sum"))  # the spike check reads it
+        # Shared, sorted tuples: every device of a kind points at the same ones.
+        self._ring_ops = {k: tuple(sorted(v)) for k, v in self._ops.items()}
+        self._spans = {k: {res: tuple(sorted(ks)) for res, ks in v.items()} for k, v in spans.items()}
+        self._series: dict[str, DeviceSeries] = {}
+        self._members: dict[tuple[str, str], Member] = {}
+        self._last_seen: dict[str, float] = {}
+        self._ut: dict[str, float] = {}
+        self._escalation = Escalation(spec.escalation, book)
+        self.suspect_count = 0
+
+    # --- state ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self._series.clear()
+        self._members.clear()
+        self._last_seen.clear()
+        self._ut.clear()
+
+    def restore_levels(self, baseline: datetime) -> None:
+        """After loading the incident book: member levels from open incidents; silence from ``baseline``."""
+        for inc in self._book.open_incidents():
+            for key, level in inc.device_levels.items():
+                rule_id, _, device_id = key.partition("|")
+                self._members[(rule_id, device_id)] = Member(level=level)
+        for dev in self._devices:
+            self._last_seen.setdefault(dev.device_id, baseline.timestamp())
+
+    def _series_for(self, reading: Reading) -> DeviceSeries:
+        s = self._series.get(reading.device_id)
+        if s is None:
+            s = self._series[reading.device_id] = DeviceSeries(
+                self._ring_ops.get(reading.kind, ()), self._spans.get(reading.kind)
+            )
+        return s
+
+    def warm(self, reading: Reading) -> None:
+        """Replay a stored reading into the windows without evaluating levels."""
+        if not reading.suspect:
+            self._series_for(reading).add(reading.ts.timestamp(), reading.value)
+
+    def state_bytes(self) -> int:
+        return sum(s.nbytes() for s in self._series.values())
+
+    # --- quality ----------------------------------------------------------------------
+
+    def check_quality(self, reading: Reading) -> Reading:
+        """Flag a reading the gauge cannot physically produce; it is stored but never triggers."""
+        q = self.spec.quality
+        series = self._series.get(reading.device_id)
+        suspect = False
+        if reading.kind is Kind.RAIN:
+            recent = series.recent_sum(300) if series is not None else 0.0
+            suspect = reading.value + recent > q.rain_max_mm_per_5min
+        elif series is not None and series.prev_ts is not None and series.prev_value is not None:
+            dt = reading.ts.timestamp() - series.prev_ts
+            if dt > 0:
+                rise = reading.value - series.prev_value
+                if reading.kind is Kind.WATER:
+                    suspect = (
+                        rise / (dt / 60.0) > q.water_max_rise_cm_per_min
+                        and rise > q.water_max_rise_cm_per_min
+                    )
+                elif reading.kind is Kind.SNOW:
+                    suspect = rise / (dt / 3600.0) > q.snow_max_rise_cm_per_hour and rise > 5.0
+        if suspect:
+            self.suspect_count += 1
+            log.warning(
+                "suspect reading device=%s ts=%s value=%s", reading.device_id, reading.ts, reading.value
+            )
+            return reading.model_copy(update={"suspect": True})
+        return reading
+
+    # --- evaluation -------------------------------------------------------------------
+
+    def evaluate(self, reading: Reading, arrived_at: datetime | None = None) -> list[IncidentChange]:
+        """Apply every rule of the reading's kind; ``arrived_at`` feeds the staleness rules."""
+        changes: list[IncidentChange] = []
+        self._last_seen[reading.device_id] = (arrived_at or reading.ts).timestamp()
+        if reading.update_interval_s is not None:
+            self._ut[reading.device_id] = reading.update_interval_s
+        stale = self._stale_rules.get(reading.kind)
+        if stale is not None:
+            inc = self._book.open_for(stale.id, reading.device_id)
+            if inc is not None:
+                inc.summary_zh = f"设备 {reading.device_id} 恢复上报"
+                inc.summary_en = f"device {reading.device_id} reports again"
+                self._book.close(inc, reading.ts)
+                changes.append(IncidentChange("cleared", inc, reading.ts))
+        if reading.suspect:
+            return changes
+        series = self._series_for(reading)
+        series.add(reading.ts.timestamp(), reading.value)
+        now = series.prev_ts if series.prev_ts is not None else reading.ts.timestamp()
+        for rule in self._window_rules.get(reading.kind, ()):
+            value = series.aggregate(rule.aggregate, rule.window_s)
+            if value is None:
+                continue
+            changes.extend(self._apply(rule, reading, round(value, 3), now, series))
+        changes.extend(self._escalation.review(changes))
+        return changes
+
+    def _next_level(self, rule: WindowRule, m: Member, value: float, now: float) -> str | None:
+        names = [lv.name for lv in rule.levels]
+        # Entering: the trigger held for duration_s, and the level is not cooling down.
+        up = None
+        for lv in rule.levels:
+            if value >= lv.trigger:
+                since = m.since.setdefault(lv.name, now)
+                cooling = now - m.left_at.get(lv.name, -1e18) < rule.cooldown_s
+                if now - since >= rule.duration_s and not cooling:
+                    up = lv.name
+            else:
+                m.since.pop(lv.name, None)
+        # Leaving: only below the level's own clear line (hysteresis).
+        idx = names.index(m.level) if m.level in names else -1
+        while idx >= 0 and value < rule.levels[idx].clear:
+            m.left_at[names[idx]] = now
+            idx -= 1
+        down = names[idx] if idx >= 0 else None
+        return up if level_rank(up) > level_rank(down) else down
+
+    def _apply(
+        self, rule: WindowRule, reading: Reading, value: float, now: float, series: DeviceSeries
+    ) -> list[IncidentChange]:
+        m = self._members.get((rule.id, reading.device_id))
+        if m is None:
+            if value < rule.levels[0].trigger:
+                return []  # the common case: quiet, and no state to keep
+            m = self._members[(rule.id, reading.device_id)] = Member()
+        key = _member_key(rule.id, reading.device_id)
+        new = self._next_level(rule, m, value, now)
+        group = self._book.open_for(rule.category, reading.grid_code)
+        if (
+            group is not None
+            and level_rank(new) >= 0
+            and value > group.peak_value
+            and group.unit == rule.unit
+        ):
+            group.peak_value = value
+            self._book.touch(group)
+        if new == m.level:
+            if new is None and not m.since and not m.left_at:
+                del self._members[(rule.id, reading.device_id)]  # back to quiet: drop the state
+            return []
+        m.level = new
+        at = reading.ts
+        if group is None:
+            if new is None:
+                return []
+            group = Incident(
+                incident_id=incident_id(rule.category, reading.grid_code, at),
+                rule_id=rule.category,
+                category_ref=rule.category,
+                grid_code=reading.grid_code,
+                opened_at=at,
+                updated_at=at,
+                level=new,
+                peak_value=value,
+                unit=rule.unit,
+                window_s=rule.window_s,
+                subject=reading.grid_code,
+                device_levels={key: new},
+                peak_device=reading.device_id,
+            )
+            _describe(group, rule, reading.device_id, value, new)
+            self._book.add(group)
+            return [IncidentChange("opened", group, at, (_series_evidence(rule, reading, series),))]
+        if new is None:
+            group.device_levels.pop(key, None)
+        else:
+            group.device_levels[key] = new
+            group.quiet_since = None
+        group.updated_at = max(group.updated_at, at)
+        self._book.touch(group)
+        if not group.device_levels and group.quiet_since is None:
+            group.quiet_since = at.isoformat()
+        if new is not None and level_rank(new) > level_rank(group.level):
+            group.level = new
+            group.peak_value, group.unit, group.peak_device = value, rule.unit, reading.device_id
+            group.window_s = rule.window_s
+            _describe(group, rule, reading.device_id, value, new)
+            return [IncidentChange("raised", group, at, (_series_evidence(rule, reading, series),))]
+        return self._close_quiet([group], at)
+
+    def _close_quiet(self, incidents: Iterable[Incident], at: datetime) -> list[IncidentChange]:
+        out = []
+        for inc in incidents:
+            if inc.device_levels or inc.quiet_since is None:
+                continue
+            if at - datetime.fromisoformat(inc.quiet_since) >= timedelta(seconds=self.spec.incident_quiet_s):
+                self._book.close(inc, at)
+                out.append(IncidentChange("cleared", inc, at))
+        return out
+
+    # --- time passing -----------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[IncidentChange]:
+        """Advance time: close quiet incidents, open staleness incidents, review escalations."""
+        changes = self._close_quiet([i for i in self._book.open_incidents() if i.subject == i.grid_code], now)
+        t = now.timestamp()
+        for dev in self._devices:
+            rule = self._stale_rules.get(dev.kind)
+            if rule is None or self._book.open_for(rule.id, dev.device_id) is not None:
+                continue
+            last = self._last_seen.get(dev.device_id)
+            if last is None:
+                self._last_seen[dev.device_id] = t  # first sight of the registry: start counting
+                continue
+            interval = self._ut.get(dev.device_id, dev.interval_s)
+            if t - last > rule.factor * interval:
+                silent_min = (t - last) / 60.0
+                inc = Incident(
+                    incident_id=incident_id(rule.id, dev.device_id, datetime.fromtimestamp(last, UTC)),
+                    rule_id=rule.id,
+                    category_ref=rule.category,
+                    grid_code=dev.grid_code,
+                    opened_at=now,
+                    updated_at=now,
+                    level=None,
+                    peak_value=round(silent_min, 1),
+                    unit="min",
+                    window_s=int(rule.factor * interval),
+                    subject=dev.device_id,
+                    location=(dev.lat, dev.lon),
+                    summary_zh=(
+                        f"设备 {dev.device_id}（{dev.name or dev.kind}）已 {silent_min:.0f} 分钟未上报，"
+                        f"超过约定间隔 {interval:.0f} 秒的 {rule.factor:g} 倍"
+                    ),
+                    summary_en=(
+                        f"device {dev.device_id} silent for {silent_min:.0f} min, over {rule.factor:g}"
+                        f" × its {interval:.0f} s interval"
+                    ),
+                )
+                self._book.add(inc)
+                changes.append(IncidentChange("opened", inc, now))
+        changes.extend(self._escalation.review(changes))
+        return changes
+
+
+def _describe(inc: Incident, rule: WindowRule, device_id: str, value: float, level: str) -> None:
+    unit = f" {rule.unit}" if rule.unit else ""
+    inc.summary_zh = (
+        f"{device_id} {rule.label_zh or rule.id} {value:g}{unit}，达到{LEVEL_ZH[level]}等级（{rule.id}）"
+    )
+    inc.summary_en = f"{device_id} {rule.label_en or rule.id} {value:g}{unit}, {level} level ({rule.id})"
+
+
+def _series_evidence(rule: WindowRule, reading: Reading, series: DeviceSeries) -> Evidence:
+    ring = series.rings.get((resolution(rule.window_s), "sum")) or next(iter(series.rings.values()))
+    k = rule.window_s // ring.bucket_s
+    first = (ring.head - min(k, ring.n) + 1) * ring.bucket_s
+    points = [
+        [datetime.fromtimestamp(first + i * ring.bucket_s, UTC).isoformat(), round(v, 3)]
+        for i, v in enumerate(ring.window(k))
+        if v == v and v != 0.0
+    ]
+    return Evidence.of_data(
+        "readings",
+        f"{reading.device_id}: {rule.window} {ring.op} per {ring.bucket_s // 60} min bucket ({rule.unit})",
+        points,
+    )
