@@ -88,7 +88,7 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
             {
                 "mqtt": {"port": broker.port, "client_id": "gs-crash-test", "batch_max": 25},
                 "store": {"path": str(store)},
-        "rules": {"file": str(RULES_1H)},
+                "rules": {"file": str(RULES_1H)},
                 "bridge": {"url": platform.url, "poll_interval_s": 0.05, "status_poll_s": 60},
             }
         )

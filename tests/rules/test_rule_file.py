@@ -33,29 +33,39 @@ def test_default_rule_set_loads_with_every_window_the_issue_names() -> None:
 
 
 def test_unknown_field_is_rejected_with_its_line(tmp_path: Path) -> None:
-    p = write(tmp_path, GOOD_RULE + "  - {id: r2, type: window, kind: rain, aggregate: sum, window: 1h,\n"
-              '     category: "event:0111", levels: [{name: blue, trigger: 1, clear: 1}], colour: red}\n')
+    p = write(
+        tmp_path,
+        GOOD_RULE + "  - {id: r2, type: window, kind: rain, aggregate: sum, window: 1h,\n"
+        '     category: "event:0111", levels: [{name: blue, trigger: 1, clear: 1}], colour: red}\n',
+    )
     with pytest.raises(ConfigError, match=rf"{p}:5: rules.1.window.colour: Extra inputs"):
         load_rules(p, Catalog.default())
 
 
 def test_red_below_orange_is_rejected_with_its_line(tmp_path: Path) -> None:
-    p = write(tmp_path, '  - {id: r1, type: window, kind: rain, aggregate: sum, window: 1h, category: "event:0111",\n'
-              "     levels: [{name: orange, trigger: 100, clear: 80}, {name: red, trigger: 70, clear: 55}]}\n")
+    p = write(
+        tmp_path,
+        '  - {id: r1, type: window, kind: rain, aggregate: sum, window: 1h, category: "event:0111",\n'
+        "     levels: [{name: orange, trigger: 100, clear: 80}, {name: red, trigger: 70, clear: 55}]}\n",
+    )
     with pytest.raises(ConfigError, match=rf"{p}:3: .*red \(70.0\) must be above orange \(100.0\)"):
         load_rules(p, Catalog.default())
 
 
 def test_clear_above_trigger_is_rejected(tmp_path: Path) -> None:
-    p = write(tmp_path, '  - {id: r1, type: window, kind: rain, aggregate: sum, window: 1h, category: "event:0111",\n'
-              "     levels: [{name: blue, trigger: 10, clear: 12}]}\n")
+    p = write(
+        tmp_path,
+        '  - {id: r1, type: window, kind: rain, aggregate: sum, window: 1h, category: "event:0111",\n'
+        "     levels: [{name: blue, trigger: 10, clear: 12}]}\n",
+    )
     with pytest.raises(ConfigError, match=r"clear \(12.0\) must not exceed trigger \(10.0\)"):
         load_rules(p, Catalog.default())
 
 
 def test_unknown_case_code_is_rejected_with_its_line(tmp_path: Path) -> None:
-    p = write(tmp_path, GOOD_RULE + "  - {id: r2, type: staleness, kind: rain,\n"
-              '     category: "component:0999"}\n')
+    p = write(
+        tmp_path, GOOD_RULE + '  - {id: r2, type: staleness, kind: rain,\n     category: "component:0999"}\n'
+    )
     with pytest.raises(ConfigError, match=rf"{p}:6: rule r2: unknown case category 'component:0999'"):
         load_rules(p, Catalog.default())
 
