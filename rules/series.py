@@ -65,9 +65,8 @@ class Ring:
             return
         wrapped = False
         for new in range(self.head + 1, b + 1):
-            for j, k in enumerate(self.spans):  # the bucket leaving each window
-                if k < self.n:
-                    self.totals[j] -= self.vals[(new - k) % self.n]
+            for j, k in enumerate(self.spans):  # bucket new-k leaves (k == n: the slot being reused)
+                self.totals[j] -= self.vals[(new - k) % self.n]
             i = new % self.n
             self.vals[i] = empty
             wrapped = wrapped or i == 0

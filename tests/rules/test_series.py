@@ -1,0 +1,35 @@
+"""The bucket rings: running totals always equal the plain sum of their window."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.series import COARSE_N, COARSE_S, FINE_N, FINE_S, Ring
+
+events = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=3 * 86400), st.floats(min_value=0, max_value=20)),
+    min_size=1,
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=events, coarse=st.booleans())
+def test_running_totals_equal_the_window_sum(events: list[tuple[int, float]], coarse: bool) -> None:
+    bucket, n = (COARSE_S, COARSE_N) if coarse else (FINE_S, FINE_N)
+    spans = (1, 5, n // 2, n) if not coarse else (18, 36, 72, n)
+    ring = Ring("sum", bucket, n, spans)
+    t = 0
+    for dt, v in events:
+        t += dt // 50  # mostly forward, with gaps; sometimes a big jump
+        ring.add(t, v)
+        for k in spans:
+            assert abs(ring.total(k) - sum(ring.window(k))) < 1e-3
+
+
+def test_a_value_older_than_the_ring_is_refused() -> None:
+    ring = Ring("sum", FINE_S, FINE_N, (60,))
+    assert ring.add(10_000, 1.0)
+    assert not ring.add(10_000 - FINE_S * FINE_N, 1.0)
+    assert ring.total(60) == 1.0
