@@ -23,6 +23,7 @@ from gridsense.pipeline import GaugePipeline
 from ingest.gateway import MqttGateway
 from ingest.influx_sink import InfluxSink, InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
+from ingest.spool import InfluxForwarder, InfluxSpool
 from ingest.topics import TopicScheme
 from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
@@ -70,7 +71,11 @@ class App:
         builder = CaseBuilder(
             cfg.bridge, self.registries.catalog, self.registries.grids, self.registries.calendar
         )
-        influx = InfluxSink(cfg.sink) if isinstance(cfg.sink, InfluxSinkConfig) else None
+        spool = (
+            InfluxSpool(self.conn, cfg.sink.spool_max_rows)
+            if isinstance(cfg.sink, InfluxSinkConfig)
+            else None
+        )
         self.pipeline = GaugePipeline(
             cfg,
             self.conn,
@@ -79,12 +84,16 @@ class App:
             engine,
             book,
             builder,
-            influx,
+            spool,
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
         self.bridge_conn = db.connect(cfg.store.path, create=False)
         self.delivery = CaseDelivery(self.bridge_conn, NativeRestAdapter(cfg.bridge), cfg.bridge)
-        self._influx = influx
+        self.forwarder: InfluxForwarder | None = None
+        if isinstance(cfg.sink, InfluxSinkConfig):
+            self.forwarder = InfluxForwarder(
+                db.connect(cfg.store.path, create=False), InfluxSink(cfg.sink), cfg.sink.batch_size
+            )
 
     def start(self) -> None:
         replayed = self.pipeline.restore()
@@ -94,13 +103,15 @@ class App:
             self.pipeline.open_incidents,
         )
         self.delivery.start()
+        if self.forwarder is not None:
+            self.forwarder.start()
         self.gateway.start()
 
     def stop(self) -> None:
         self.pipeline.stopping.set()
         self.gateway.stop()
         self.delivery.stop()
-        if self._influx is not None:
-            self._influx.close()
+        if self.forwarder is not None:
+            self.forwarder.stop()
         self.conn.close()
         self.bridge_conn.close()

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bridge.case_builder import CaseBuilder
@@ -25,9 +25,9 @@ from gridsense.txn import transaction
 from ingest.contract import BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.gauge_codec import decode_gauge
-from ingest.influx_sink import InfluxSink
 from ingest.normalise import GaugeNormaliser
 from ingest.reading_store import ReadingStore
+from ingest.spool import InfluxSpool
 from ingest.topics import TopicScheme
 from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
@@ -48,7 +48,7 @@ class GaugePipeline:
         engine: RuleEngine,
         book: IncidentBook,
         builder: CaseBuilder,
-        influx: InfluxSink | None = None,
+        spool: InfluxSpool | None = None,
     ) -> None:
         self._cfg = cfg
         self._conn = conn
@@ -58,7 +58,9 @@ class GaugePipeline:
         self._next_tick = 0.0
         self._book = book
         self._builder = builder
-        self._influx = influx
+        self._spool = spool
+        #: Called after each commit with the stored readings and the incident changes (benchmarks).
+        self.on_commit: Callable[[list[Reading], list[IncidentChange]], None] | None = None
         self._readings = ReadingStore(conn)
         self._deadletters = DeadLetterStore(conn)
         self._outbox = CaseOutbox(conn)
@@ -92,6 +94,11 @@ class GaugePipeline:
         try:
             with transaction(self._conn):
                 changes = self._engine.tick(now)
+                if self._spool is not None:
+                    # InfluxDB is the long-term store: keep only what the rule windows and the
+                    # lateness watermark can still need.
+                    keep = timedelta(seconds=WINDOWS["24h"] + self._cfg.rules.lateness_s + 3600)
+                    self._readings.prune_before(now - keep)
                 self._book.flush(self._conn)
                 for change in changes:
                     self._queue(change)
@@ -171,18 +178,22 @@ class GaugePipeline:
                 out.dead_letters.append(
                     DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, _device_of(msg.topic))
                 )
-        if self._influx is not None and readings:
-            self._write_influx(readings)
+        if self._spool is not None:
+            self._spool.check_room(len(readings))
         try:
             with transaction(self._conn):
                 changes: list[IncidentChange] = []
+                fresh: list[Reading] = []
                 for reading, arrived in zip(readings, arrivals, strict=True):
                     checked = self._engine.check_quality(reading)
                     if not self._readings.insert(checked):
                         out.duplicates += 1
                         continue
                     out.readings += 1
+                    fresh.append(checked)
                     changes.extend(self._engine.evaluate(checked, arrived))
+                if self._spool is not None and fresh:
+                    self._spool.add(fresh)
                 self._book.flush(self._conn)
                 for change in changes:
                     out.cases_queued += self._queue(change)
@@ -192,6 +203,8 @@ class GaugePipeline:
             self._book.discard_changes()
             raise Fatal(f"state store write failed, in-memory rule state is now unreliable: {exc}") from exc
         self._log_changes(changes)
+        if self.on_commit is not None:
+            self.on_commit(fresh, changes)
         return out
 
     def _log_changes(self, changes: list[IncidentChange]) -> None:
@@ -214,26 +227,6 @@ class GaugePipeline:
             return int(self._outbox.enqueue_case(self._builder.case(change)))
         update = self._builder.update(change)
         return int(self._outbox.enqueue_update(update, change.incident.grid_code))
-
-    def _write_influx(self, readings: list[Reading]) -> None:
-        """Write to InfluxDB, waiting out an outage: acks are held back meanwhile (backpressure).
-
-        The batch is decoded once; only the write is retried, so counter state is never
-        advanced twice. A stop request while waiting raises ``Retryable``: nothing is
-        acknowledged and the broker redelivers after the restart.
-        """
-        assert self._influx is not None
-        delay = 0.2
-        while True:
-            try:
-                self._influx.write(readings)
-                return
-            except Retryable as exc:
-                wait = exc.retry_after_s if exc.retry_after_s is not None else delay
-                log.warning("influx write failed (%s); holding acks, retry in %.1f s", exc, wait)
-                if self.stopping.wait(wait):
-                    raise
-                delay = min(delay * 2, 30.0)
 
 
 def _device_of(topic: str) -> str | None:

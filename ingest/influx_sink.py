@@ -81,6 +81,13 @@ class InfluxSinkConfig(BaseModel):
         le=100_000,
         description="Most points sent in one HTTP write; bigger batches are split.",
     )
+    spool_max_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        le=100_000_000,
+        description="Readings the local spool holds while the server is away; when full, MQTT acks"
+        " are held back (backpressure) until it drains.",
+    )
     measurement: str = Field(
         default="reading",
         min_length=1,

@@ -1,0 +1,152 @@
+"""InfluxSpool: a bounded, durable queue of readings on their way to InfluxDB.
+
+Readings enter the spool in the same transaction that stores them, so an InfluxDB outage
+never holds MQTT acknowledgements back while there is room. The ``InfluxForwarder``
+drains the spool in order, deleting rows only after the server accepted them; when the
+spool is full, the pipeline stops acknowledging (``Retryable``) until it has room again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+
+from gridsense.errors import Fatal, Retryable
+from gridsense.model.envelopes import Kind, Reading
+from ingest.influx_sink import InfluxSink
+from ingest.reading_store import from_ms, ts_ms
+
+log = logging.getLogger("gridsense.spool")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS influx_spool (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    ts_ms     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    grid_code TEXT NOT NULL,
+    value     REAL NOT NULL,
+    counter   REAL,
+    battery   REAL,
+    suspect   INTEGER NOT NULL
+);
+"""
+
+
+class InfluxSpool:
+    """The spool table, as the pipeline's writer connection sees it."""
+
+    def __init__(self, conn: sqlite3.Connection, max_rows: int) -> None:
+        self._conn = conn
+        self.max_rows = max_rows
+        self._rows = self.depth()
+
+    def depth(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM influx_spool").fetchone()[0])
+
+    def check_room(self, n: int) -> None:
+        """Before a batch: refuse it (acks held back) if the spool cannot take it."""
+        if self._rows + n <= self.max_rows:
+            return
+        self._rows = self.depth()  # the forwarder may have drained it meanwhile
+        if self._rows + n > self.max_rows:
+            raise Retryable(f"influx spool full ({self._rows} of {self.max_rows} rows): holding acks", 1.0)
+
+    def add(self, readings: Sequence[Reading]) -> None:
+        """Inside the batch transaction."""
+        self._conn.executemany(
+            "INSERT INTO influx_spool (device_id, ts_ms, kind, grid_code, value, counter, battery, suspect)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.device_id,
+                    ts_ms(r.ts),
+                    r.kind.value,
+                    r.grid_code,
+                    r.value,
+                    r.counter,
+                    r.battery,
+                    int(r.suspect),
+                )
+                for r in readings
+            ],
+        )
+        self._rows += len(readings)
+
+
+class InfluxForwarder:
+    """Drains the spool to InfluxDB, oldest first, on its own thread and connection."""
+
+    def __init__(self, conn: sqlite3.Connection, sink: InfluxSink, batch: int = 5000) -> None:
+        self._conn = conn
+        self._sink = sink
+        self._batch = batch
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.forwarded = 0
+        self.failures = 0
+        self.fatal: BaseException | None = None
+
+    def depth(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM influx_spool").fetchone()[0])
+
+    def forward_once(self) -> int:
+        """Send the oldest batch; return how many rows left the spool."""
+        rows = self._conn.execute(
+            "SELECT seq, device_id, ts_ms, kind, grid_code, value, counter, battery, suspect"
+            " FROM influx_spool ORDER BY seq LIMIT ?",
+            (self._batch,),
+        ).fetchall()
+        if not rows:
+            return 0
+        readings = [
+            Reading(
+                device_id=dev,
+                kind=Kind(kind),
+                grid_code=grid,
+                ts=from_ms(ms),
+                value=value,
+                unit="mm" if kind == "rain" else "cm",
+                counter=counter,
+                battery=battery,
+                suspect=bool(suspect),
+            )
+            for _, dev, ms, kind, grid, value, counter, battery, suspect in rows
+        ]
+        self._sink.write(readings)
+        self._conn.execute("DELETE FROM influx_spool WHERE seq <= ?", (rows[-1][0],))
+        self.forwarded += len(rows)
+        return len(rows)
+
+    def run(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                sent = self.forward_once()
+                delay = 0.5
+            except Retryable as exc:
+                self.failures += 1
+                wait = exc.retry_after_s if exc.retry_after_s is not None else delay
+                log.warning(
+                    "influx unavailable (%s); %d readings spooled, retry in %.1f s", exc, self.depth(), wait
+                )
+                self._stop.wait(wait)
+                delay = min(delay * 2, 30.0)
+                continue
+            except Fatal as exc:
+                log.critical("influx sink misconfigured, forwarding stopped: %s", exc)
+                self.fatal = exc
+                return
+            if not sent:
+                self._stop.wait(0.2)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="influx-forwarder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
