@@ -204,7 +204,7 @@ class MqttGateway:
         self.counters["dead_letters"] += len(outcome.dead_letters)
         for d in outcome.dead_letters:
             self.dead_letter_reasons[d.reason] += 1
-            log.info("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
+            log.debug("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
             if self._cfg.publish_deadletters:
                 self._client.publish(self._scheme.deadletter, _deadletter_json(d), qos=1)
         self.counters["batches"] += 1

@@ -74,7 +74,9 @@ class GaugeNormaliser:
             raise Rejected("non_finite", f"{sample.measure} {sample.value} gives {value} mm")
         if in_order:
             self._last[device.device_id] = (ms, counter if counter is not None else last_counter)
-        return Reading(
+        # Every field was checked above or by the codec (finite, in range, zone-aware ts) and
+        # the ids come from the validated registry: skip a second pydantic pass on the hot path.
+        return Reading.model_construct(
             device_id=device.device_id,
             kind=device.kind,
             grid_code=device.grid_code,
@@ -84,4 +86,5 @@ class GaugeNormaliser:
             counter=counter,
             battery=sample.battery,
             update_interval_s=sample.update_interval_s,
+            suspect=False,
         )

@@ -1,0 +1,404 @@
+"""Ingest throughput against the broker's own limit, measured in the same run.
+
+    python bench/ingest_throughput.py [--messages 100000] [--devices 10000] [--grids 1000]
+                                      [--rounds 2] [--influx] [--latency] [--memory]
+
+Drain method (shared/BENCHMARKING.md): each consumer first connects once with a fixed
+client id and a persistent session, goes away, N messages are queued on the broker by a
+separate publisher process, and the consumer's drain of those N is timed.
+
+1. The limit: ``mosquitto_sub`` (C, QoS 1, output to /dev/null) draining the same messages.
+2. The pipeline, fully processing each reading: decoded and validated, windows updated and
+   the default rule set evaluated, written to the store (and, with ``--influx``, to the
+   spool that feeds a VictoriaMetrics), then acknowledged. At QoS 1 with manual ack and at
+   QoS 0; and with 5 % malformed messages (every one must be dead-lettered).
+
+``--latency`` replays a live stream at half the sustained rate and reports publish → stored
+p50/p99, and publish → case in the outbox for threshold crossings. ``--memory`` reports the
+pipeline's RSS per active gauge with 10k and 100k gauges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gridsense.app import App  # noqa: E402
+from gridsense.config import (  # noqa: E402
+    BridgeConfig,
+    GridsenseConfig,
+    MqttConfig,
+    RegistryConfig,
+    RulesConfig,
+    StoreConfig,
+)
+from gridsense.embedded_broker import MosquittoBroker  # noqa: E402
+from gridsense.model.envelopes import Kind  # noqa: E402
+from ingest.gauge_codec import Sample, encode_json, encode_senml  # noqa: E402
+from ingest.influx_sink import InfluxSinkConfig  # noqa: E402
+
+FILTER = "city/+/+/+/+"
+BENCH_CONF = "queue_qos0_messages true\nmax_queued_bytes 0\n"
+
+
+def write_registry(tmp: Path, n_devices: int, n_grids: int) -> tuple[Path, Path, list[tuple[str, str]]]:
+    grids, devices, out = (
+        ["# crs: wgs84", "grid_code,street_name,community_name,lat,lon"],
+        [
+            "# crs: wgs84",
+            "device_id,kind,grid_code,lat,lon,interval_s",
+        ],
+        [],
+    )
+    codes = []
+    for g in range(n_grids):
+        street = 1 + g // 100
+        code = f"110102{street:03d}{1 + (g // 10) % 10:03d}{1 + g % 10:03d}"
+        codes.append(code)
+        grids.append(f"{code},街道{street},社区{g // 10},{39.9 + g * 1e-4:.5f},{116.3 + g * 1e-4:.5f}")
+    for d in range(n_devices):
+        code = codes[d % n_grids]
+        kind = "water" if d % 10 == 9 else "rain"
+        dev = f"{kind[0]}g-{d:06d}"
+        devices.append(f"{dev},{kind},{code},39.9,116.3,60")
+        out.append((dev, code))
+    (tmp / "grids.csv").write_text("\n".join(grids) + "\n")
+    (tmp / "devices.csv").write_text("\n".join(devices) + "\n")
+    return tmp / "grids.csv", tmp / "devices.csv", out
+
+
+def write_messages(
+    path: Path, devices: list[tuple[str, str]], n: int, bad_fraction: float = 0.0, crossing_every: int = 0
+) -> int:
+    """Realistic payloads (~100–200 B, device, ts, value, battery), half JSON, half SenML.
+
+    ``crossing_every``: every k-th rain message carries 25 mm, over the 20 mm short-heavy-rain
+    line, so some readings open incidents (latency to the outbox).
+    """
+    rng = random.Random(1)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    bad = 0
+    with path.open("wb") as f:
+        for i in range(n):
+            dev, grid = devices[i % len(devices)]
+            kind = Kind.WATER if dev.startswith("w") else Kind.RAIN
+            ts = start + timedelta(seconds=i // len(devices) * 60, milliseconds=i % 1000)
+            topic = f"city/{grid[:6]}/{grid}/{kind.value}/{dev}"
+            if bad_fraction and rng.random() < bad_fraction:
+                payload = b'{"device_id": "' + dev.encode() + b'", "ts": 17, "rain_mm": "NaN?"'
+                bad += 1
+            else:
+                measure = "level" if kind is Kind.WATER else "amount"
+                value = round(rng.uniform(0, 3), 1) if kind is Kind.WATER else round(rng.uniform(0, 0.4), 1)
+                if crossing_every and kind is Kind.RAIN and i % crossing_every == 0:
+                    value = 25.0
+                s = Sample(dev, kind, ts, measure, value, round(rng.uniform(40, 100), 1))
+                payload = encode_json(s) if i % 2 else encode_senml(s)
+            f.write(topic.encode() + b"\t" + payload + b"\n")
+    return bad
+
+
+def flood(broker: MosquittoBroker, file: Path, rate: float = 0.0, stamp: bool = False, qos: int = 1) -> None:
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "flood.py"),
+        broker.host,
+        str(broker.port),
+        str(file),
+        "--qos",
+        str(qos),
+    ]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    if stamp:
+        cmd.append("--stamp")
+    subprocess.run(cmd, check=True)
+
+
+def limit_rate(broker: MosquittoBroker, file: Path, n: int, qos: int = 1) -> float:
+    """mosquitto_sub's drain of n queued messages, messages per second."""
+    sub = shutil.which("mosquitto_sub")
+    if sub is None:
+        raise SystemExit("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
+    cid = f"limit-{time.time_ns()}"
+    base = [sub, "-h", broker.host, "-p", str(broker.port), "-i", cid, "-c", "-q", str(qos), "-t", FILTER]
+    subprocess.run([*base, "-E"], check=True)  # subscribe once: the session now exists
+    flood(broker, file, qos=qos)
+    t0 = time.perf_counter()
+    subprocess.run([*base, "-C", str(n)], check=True, stdout=subprocess.DEVNULL)
+    return n / (time.perf_counter() - t0)
+
+
+def pipeline_config(
+    tmp: Path,
+    broker: MosquittoBroker,
+    grids: Path,
+    devices: Path,
+    qos: int,
+    run: str,
+    influx_url: str | None,
+    platform_url: str,
+) -> GridsenseConfig:
+    sink = {}
+    if influx_url:
+        sink = {"sink": InfluxSinkConfig(url=influx_url, org="o", bucket="b", token="t", batch_size=20000)}  # type: ignore[arg-type]
+    return GridsenseConfig(
+        mqtt=MqttConfig(
+            port=broker.port, client_id=f"gs-bench-{run}", qos=qos, inflight=5000, batch_max=2000
+        ),
+        registry=RegistryConfig(grids=grids, devices=devices),
+        store=StoreConfig(path=tmp / f"{run}.db"),
+        rules=RulesConfig(tick_s=3600),
+        bridge=BridgeConfig(url=platform_url, status_poll_s=3600),
+        **sink,  # type: ignore[arg-type]
+    )
+
+
+def pipeline_rate(
+    cfg: GridsenseConfig, broker: MosquittoBroker, file: Path, n: int, qos: int
+) -> tuple[float, App]:
+    """Drain n queued messages through the full pipeline; messages per second."""
+    app = App(cfg)
+    app.start()
+    assert app.gateway.wait_connected(15)
+    app.stop()  # the persistent session stays on the broker
+    flood(broker, file, qos=qos)
+    app = App(cfg)
+    done = threading.Event()
+    marks: list[float] = []
+
+    def on_commit(_readings: object, _changes: object) -> None:
+        c = app.gateway.counters
+        if not marks:
+            marks.append(time.perf_counter())
+        if c["readings"] + c["duplicates"] + c["dead_letters"] + 2000 >= n:
+            handled = c["readings"] + c["duplicates"] + c["dead_letters"]
+            if handled >= n - 2000:
+                done.set()
+
+    app.pipeline.on_commit = on_commit
+    t0 = time.perf_counter()
+    app.start()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        c = app.gateway.counters
+        if c["readings"] + c["duplicates"] + c["dead_letters"] >= n:
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    return n / elapsed, app
+
+
+def run_throughput(args: argparse.Namespace) -> None:
+    from simulators.platform import PlatformServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
+    grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
+    good = tmp / "good.txt"
+    write_messages(good, devices, args.messages)
+    bad_file = tmp / "bad.txt"
+    n_bad = write_messages(bad_file, devices, args.messages, bad_fraction=0.05)
+    platform = PlatformServer()
+    platform.start()
+    vm = None
+    influx_url = None
+    if args.influx:
+        port = _free_port()
+        vm = subprocess.Popen(
+            [
+                "victoria-metrics",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-storageDataPath={tmp / 'vm'}",
+                "-loggerLevel=ERROR",
+                "-dedup.minScrapeInterval=1ms",
+                "-retentionPeriod=100y",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        influx_url = f"http://127.0.0.1:{port}"
+    broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
+    results: dict[str, list[float]] = {k: [] for k in ("limit", "qos1", "qos0", "limit_bad", "qos1_bad")}
+    try:
+        for r in range(args.rounds):  # A B A B: the machine is shared and noisy
+            results["limit"].append(limit_rate(broker, good, args.messages))
+            rate, app = pipeline_rate(
+                pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform.url),
+                broker,
+                good,
+                args.messages,
+                1,
+            )
+            results["qos1"].append(rate)
+            app.stop()
+            rate, app = pipeline_rate(
+                pipeline_config(tmp, broker, grids, devices_csv, 0, f"q0-{r}", influx_url, platform.url),
+                broker,
+                good,
+                args.messages,
+                0,
+            )
+            results["qos0"].append(rate)
+            app.stop()
+            results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
+            rate, app = pipeline_rate(
+                pipeline_config(tmp, broker, grids, devices_csv, 1, f"bad-{r}", influx_url, platform.url),
+                broker,
+                bad_file,
+                args.messages,
+                1,
+            )
+            dead = app.gateway.counters["dead_letters"]
+            app.stop()
+            assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
+            results["qos1_bad"].append(rate)
+    finally:
+        broker.cleanup()
+        platform.stop()
+        if vm is not None:
+            vm.terminate()
+    med = {k: statistics.median(v) for k, v in results.items()}
+    sink = "SQLite + spool → VictoriaMetrics" if args.influx else "SQLite"
+    print(
+        f"\ningest drain, {args.messages} messages, {args.devices} devices, {args.grids} grids, sink {sink},"
+        f" median of {args.rounds} rounds (A B A B)"
+    )
+    print(f"  limit: mosquitto_sub QoS 1            {med['limit']:9.0f} msg/s")
+    q1, q0, lim = med["qos1"], med["qos0"], med["limit"]
+    print(f"  pipeline QoS 1, manual ack            {q1:9.0f} msg/s   ratio {q1 / lim:.2f}  (target ≥ 0.35)")
+    print(f"  pipeline QoS 0                        {q0:9.0f} msg/s   ratio {q0 / lim:.2f}")
+    valid_share = 1 - n_bad / args.messages
+    print(f"  5 % malformed: limit                  {med['limit_bad']:9.0f} msg/s")
+    print(
+        f"  5 % malformed: pipeline QoS 1         {med['qos1_bad']:9.0f} msg/s   ratio"
+        f" {med['qos1_bad'] / med['limit_bad']:.2f}; valid readings {med['qos1_bad'] * valid_share:.0f}/s,"
+        f" {n_bad} dead letters counted = sent"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_latency(args: argparse.Namespace, rate: float) -> None:
+    """A live stream at ``rate``; publish → stored and publish → case-in-outbox latencies."""
+    from simulators.platform import PlatformServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
+    grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
+    n = int(rate * 20)
+    file = tmp / "live.txt"
+    write_messages(file, devices, n, crossing_every=101)
+    platform = PlatformServer()
+    platform.start()
+    broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
+    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform.url)
+    app = App(cfg)
+    stored_lat: list[float] = []
+    case_lat: list[float] = []
+
+    def on_commit(readings: list, changes: list) -> None:  # type: ignore[type-arg]
+        now = time.time()
+        stored_lat.extend(now - r.ts.timestamp() for r in readings)
+        case_lat.extend(now - c.at.timestamp() for c in changes if c.kind == "opened")
+
+    app.pipeline.on_commit = on_commit
+    app.start()
+    assert app.gateway.wait_connected(15)
+    try:
+        flood(broker, file, rate=rate, stamp=True)
+        time.sleep(2)
+    finally:
+        app.stop()
+        broker.cleanup()
+        platform.stop()
+    q = statistics.quantiles(stored_lat, n=100)
+    print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings):")
+    print(f"  publish → stored          p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms")
+    if len(case_lat) >= 2:
+        cq = statistics.quantiles(case_lat, n=100)
+        print(
+            f"  publish → case in outbox  p50 {cq[49] * 1000:7.1f} ms   p99 {cq[98] * 1000:7.1f} ms"
+            f"   ({len(case_lat)} cases; target p99 ≤ 100 ms)"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_memory(counts: list[int]) -> None:
+    """RSS growth per active gauge: one reading per gauge through the pipeline's batch handler."""
+    from ingest.contract import InboundMessage
+
+    for n in counts:
+        tmp = Path(tempfile.mkdtemp(prefix="gridsense-mem-"))
+        grids, devices_csv, devices = write_registry(tmp, n, max(10, n // 10))
+        cfg = GridsenseConfig(
+            registry=RegistryConfig(grids=grids, devices=devices_csv), store=StoreConfig(path=tmp / "m.db")
+        )
+        app = App(cfg)
+        base = _rss()
+        now = datetime.now(UTC)
+        batch = []
+        for i, (dev, grid) in enumerate(devices):
+            kind = Kind.WATER if dev.startswith("w") else Kind.RAIN
+            s = Sample(
+                dev, kind, now - timedelta(minutes=5), "level" if kind is Kind.WATER else "amount", 0.2, 90.0
+            )
+            batch.append(InboundMessage(f"city/{grid[:6]}/{grid}/{kind.value}/{dev}", encode_json(s), now))
+            if len(batch) == 2000 or i == len(devices) - 1:
+                app.pipeline.handle(batch)
+                batch = []
+        grown = _rss() - base
+        print(
+            f"  {n:>7} active gauges: RSS +{grown / 1e6:7.1f} MB = {grown / n:6.0f} B per gauge"
+            f" (target ≤ 2048; window state alone {app.pipeline._engine.state_bytes() / n:.0f} B)"
+        )
+        app.conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--grids", type=int, default=1_000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--influx", action="store_true", help="also write through the spool to VictoriaMetrics")
+    ap.add_argument("--latency", type=float, default=0.0, help="live stream rate (msg/s) for latency")
+    ap.add_argument("--memory", type=int, nargs="*", help="RSS per gauge for these fleet sizes")
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_throughput:
+        run_throughput(args)
+    if args.latency:
+        run_latency(args, args.latency)
+    if args.memory:
+        print("\nmemory:")
+        run_memory(args.memory)
+
+
+if __name__ == "__main__":
+    main()
