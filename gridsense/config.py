@@ -37,6 +37,12 @@ class MqttConfig(_Section):
         description="fixed client id: with clean start off it names the persistent session",
     )
     topic_root: str = Field(default="city", description="first topic level of every device topic")
+    partition: list[str] | None = Field(
+        default=None,
+        description="this worker's share of the topics, as filters under topic_root (e.g."
+        " ['city/110102/#']); None = every device topic. Partition by district so that one"
+        " district's state (windows, incidents, escalations) never splits across workers",
+    )
     protocol: Literal["5", "3.1.1"] = Field(
         default="5",
         description="MQTT version; 3.1.1 only for brokers without MQTT 5 (no receive maximum then)",
@@ -64,6 +70,14 @@ class MqttConfig(_Section):
     publish_deadletters: bool = Field(
         default=True, description="also publish each dead letter to <topic_root>/deadletter"
     )
+
+    @model_validator(mode="after")
+    def _partition_under_root(self) -> MqttConfig:
+        for f in self.partition or []:
+            plain = f.split("/", 2)[2] if f.startswith("$share/") else f
+            if not plain.startswith(self.topic_root + "/"):
+                raise ValueError(f"partition filter {f!r} is not under topic_root {self.topic_root!r}")
+        return self
 
     @model_validator(mode="after")
     def _backoff_order(self) -> MqttConfig:

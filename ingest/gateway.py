@@ -55,6 +55,7 @@ class MqttGateway:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._generation = 0
+        self._pending_subacks = 0
         self._worker: threading.Thread | None = None
         self.fatal: BaseException | None = None
         self.counters: Counter[str] = Counter()
@@ -87,6 +88,7 @@ class MqttGateway:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -97,14 +99,24 @@ class MqttGateway:
             log.error("mqtt connect refused: %s", reason)
             return
         self._generation += 1
-        client.subscribe(self._scheme.subscription, qos=self._cfg.qos)
-        self._connected.set()
+        filters = self._cfg.partition or [self._scheme.subscription]
+        self._pending_subacks = len(filters)
+        for topic_filter in filters:
+            client.subscribe(topic_filter, qos=self._cfg.qos)
         self.counters["connects"] += 1
         log.info(
             "mqtt connected session_present=%s generation=%d",
             flags.session_present,
             self._generation,
         )
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in reasons):
+            log.error("subscription refused: %s", reasons)
+            return
+        self._pending_subacks -= 1
+        if self._pending_subacks <= 0:
+            self._connected.set()  # connected *and* subscribed: messages will reach us
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
