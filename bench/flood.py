@@ -40,7 +40,10 @@ def main() -> int:
         topic, payload = line.split(b"\t", 1)
         if args.stamp:
             doc = orjson.loads(payload)
-            doc["ts"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            if isinstance(doc, list):  # SenML: the base time
+                doc[0]["bt"] = round(time.time(), 3)
+            else:
+                doc["ts"] = datetime.now(UTC).isoformat(timespec="milliseconds")
             payload = orjson.dumps(doc)
         window.append(client.publish(topic.decode(), payload, qos=args.qos))
         if len(window) >= 5000:  # paho has 65,535 message ids: wait per window
