@@ -150,10 +150,13 @@ class CaseBuilder:
             )
         if change.kind == "updated":
             stamp = int(change.at.timestamp() * 1000)
+            verification = any(
+                isinstance(e.data, dict) and e.data.get("role") == "verification" for e in change.evidence
+            )
             return CaseUpdate(
                 update_key=f"{key}:updated:{stamp}",
                 case_key=key,
-                kind="evidence",
+                kind="verification" if verification else "evidence",
                 at=at,
                 note_zh=inc.summary_zh,
                 note_en=inc.summary_en,
@@ -166,7 +169,13 @@ class CaseBuilder:
             case_key=key,
             kind="condition_cleared",
             at=at,
-            note_zh=f"传感器显示情况已解除，峰值 {peak}",
-            note_en=f"sensors show the condition cleared; peak {peak}",
+            note_zh=f"传感器显示情况已解除，峰值 {peak}"
+            if inc.source == "sensor"
+            else f"情况已解除：{inc.summary_zh}",
+            note_en=(
+                f"sensors show the condition cleared; peak {peak}"
+                if inc.source == "sensor"
+                else f"condition cleared: {inc.summary_en}"
+            ),
             peak_value=inc.peak_value,
         )

@@ -25,6 +25,7 @@ from ingest.influx_sink import InfluxSink, InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
 from ingest.spool import InfluxForwarder, InfluxSpool
 from ingest.topics import TopicScheme
+from rules.assets.stage import AssetStage, build_asset_stage
 from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
 from rules.spec import RuleFile, default_rules_path, load_rules
@@ -39,6 +40,7 @@ class Registries:
     catalog: Catalog
     calendar: WorkCalendar
     rules: RuleFile
+    assets: AssetStage | None = None
 
 
 def load_registries(cfg: GridsenseConfig) -> Registries:
@@ -47,6 +49,11 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
     devices = DeviceRegistry.load(cfg.registry.devices, grids)
     catalog = Catalog.load(cfg.registry.categories)
     rules = load_rules(cfg.rules.file or default_rules_path(), catalog)
+    assets = None
+    if cfg.assets.enabled:
+        assets = build_asset_stage(cfg.assets, grids, cfg.limits.max_ping_bytes)
+        for ref in assets.categories:
+            catalog.get(ref)  # a category the stage may file must be in the table
     calendar = WorkCalendar.load(cfg.registry.calendar) if cfg.registry.calendar else WorkCalendar.default()
     missing = calendar.missing_years(datetime.now(UTC))
     if missing:
@@ -55,7 +62,7 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
             "computed for those years; add calendar files (registry.calendar)",
             missing,
         )
-    return Registries(grids, devices, catalog, calendar, rules)
+    return Registries(grids, devices, catalog, calendar, rules, assets)
 
 
 class App:
@@ -85,6 +92,8 @@ class App:
             book,
             builder,
             spool,
+            handlers=[a.kind_handler for a in [self.registries.assets] if a is not None],
+            jobs=self.registries.assets.jobs if self.registries.assets is not None else (),
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
         self.bridge_conn = db.connect(cfg.store.path, create=False)

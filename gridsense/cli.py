@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from gridsense.errors import ConfigError
+from rules.assets.cli import register as register_assets
 
 
 def _setup_logging(level: str) -> None:
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--config", required=True)
     cases.add_argument("--limit", type=int, default=50)
     cases.set_defaults(func=cmd_cases)
+    register_assets(sub)
     return p
 
 

@@ -16,6 +16,7 @@ from gridsense.model.case import Source
 from gridsense.model.geo import CRS
 from gridsense.model.tables import load_yaml_model
 from ingest.influx_sink import InfluxSinkConfig
+from rules.assets.config import AssetConfig
 
 
 def packaged(*parts: str) -> Path:
@@ -167,6 +168,7 @@ class GridsenseConfig(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)
+    assets: AssetConfig = Field(default_factory=AssetConfig, description="QR-tagged city assets")
 
 
 def load_config(path: Path) -> GridsenseConfig:
@@ -195,5 +197,6 @@ def _resolve_paths(cfg: GridsenseConfig, base: Path) -> GridsenseConfig:
                 update={"file": fix(cfg.rules.file) if cfg.rules.file is not None else None}
             ),
             "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),
+            "assets": cfg.assets.resolved(base),
         }
     )

@@ -14,9 +14,10 @@ from bridge.outbox import SCHEMA as OUTBOX_SCHEMA
 from ingest.deadletter import SCHEMA as DEADLETTER_SCHEMA
 from ingest.reading_store import SCHEMA as READING_SCHEMA
 from ingest.spool import SCHEMA as SPOOL_SCHEMA
+from rules.assets.schema import SCHEMA as ASSET_SCHEMA
 from rules.incidents import SCHEMA as INCIDENT_SCHEMA
 
-SCHEMAS = (READING_SCHEMA, DEADLETTER_SCHEMA, INCIDENT_SCHEMA, OUTBOX_SCHEMA, SPOOL_SCHEMA)
+SCHEMAS = (READING_SCHEMA, DEADLETTER_SCHEMA, INCIDENT_SCHEMA, OUTBOX_SCHEMA, SPOOL_SCHEMA, ASSET_SCHEMA)
 
 
 def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:

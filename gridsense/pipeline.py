@@ -19,10 +19,10 @@ from bridge.case_builder import CaseBuilder
 from bridge.outbox import CaseOutbox
 from gridsense.config import GridsenseConfig
 from gridsense.errors import Fatal, Rejected, Retryable
-from gridsense.model.envelopes import GAUGE_KINDS, Reading
+from gridsense.model.envelopes import GAUGE_KINDS, Kind, Reading
 from gridsense.model.incident import IncidentChange
 from gridsense.txn import transaction
-from ingest.contract import BatchOutcome, InboundMessage
+from ingest.contract import BatchOutcome, InboundMessage, KindHandler, ScheduledJob
 from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.gauge_codec import decode_gauge
 from ingest.normalise import GaugeNormaliser
@@ -49,6 +49,8 @@ class GaugePipeline:
         book: IncidentBook,
         builder: CaseBuilder,
         spool: InfluxSpool | None = None,
+        handlers: Sequence[KindHandler] = (),
+        jobs: Sequence[ScheduledJob] = (),
     ) -> None:
         self._cfg = cfg
         self._conn = conn
@@ -59,6 +61,11 @@ class GaugePipeline:
         self._book = book
         self._builder = builder
         self._spool = spool
+        self._handlers: dict[Kind, KindHandler] = {h.kind: h for h in handlers}
+        self._jobs = list(jobs)
+        self._job_due: dict[str, float] = {}
+        self._prepared: dict[Kind, list[object]] = {}
+        self._kinds_seen: set[Kind] = set()
         #: Called after each commit with the stored readings and the incident changes (benchmarks).
         self.on_commit: Callable[[list[Reading], list[IncidentChange]], None] | None = None
         self._readings = ReadingStore(conn)
@@ -94,6 +101,10 @@ class GaugePipeline:
         try:
             with transaction(self._conn):
                 changes = self._engine.tick(now)
+                for job in self._jobs:
+                    if now_mono >= self._job_due.get(job.name, 0.0):
+                        self._job_due[job.name] = now_mono + job.interval_s
+                        changes.extend(job.run(self._conn, now))
                 if self._spool is not None:
                     # InfluxDB is the long-term store: keep only what the rule windows and the
                     # lateness watermark can still need.
@@ -114,7 +125,14 @@ class GaugePipeline:
     def _decode(self, msg: InboundMessage, now: datetime) -> list[Reading]:
         topic = self._scheme.parse(msg.topic)
         if topic.kind not in GAUGE_KINDS:
-            raise Rejected("unsupported_kind", f"{topic.kind} messages are not handled by this pipeline yet")
+            handler = self._handlers.get(topic.kind)
+            if handler is None:
+                raise Rejected(
+                    "unsupported_kind", f"{topic.kind} messages are not configured in this pipeline"
+                )
+            self._kinds_seen.add(topic.kind)
+            self._prepared.setdefault(topic.kind, []).append(handler.prepare(msg, topic, now))
+            return []
         if len(msg.payload) > self._cfg.limits.max_gauge_bytes:
             raise Rejected(
                 "too_large", f"{len(msg.payload)} bytes > limit {self._cfg.limits.max_gauge_bytes}"
@@ -167,6 +185,8 @@ class GaugePipeline:
     def _handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
         out = BatchOutcome()
         now = datetime.now(UTC)
+        self._prepared.clear()
+        self._kinds_seen.clear()
         readings: list[Reading] = []
         arrivals: list[datetime] = []
         for msg in batch:
@@ -194,6 +214,8 @@ class GaugePipeline:
                     changes.extend(self._engine.evaluate(checked, arrived))
                 if self._spool is not None and fresh:
                     self._spool.add(fresh)
+                for kind in self._kinds_seen:  # camera frames, asset pings: their own state
+                    changes.extend(self._handlers[kind].commit(self._conn, self._prepared.get(kind, []), now))
                 self._book.flush(self._conn)
                 for change in changes:
                     out.cases_queued += self._queue(change)
