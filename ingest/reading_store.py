@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from gridsense.model.envelopes import Kind, Reading, epoch_ms
+from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading, epoch_ms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -39,6 +39,35 @@ def ts_ms(ts: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+#: The column order ``reading_from_row`` takes; the spool table uses the same columns.
+COLUMNS = "device_id, ts_ms, kind, grid_code, value, counter, battery, suspect"
+
+
+def reading_from_row(
+    device_id: str,
+    ms: int,
+    kind: str,
+    grid: str,
+    value: float,
+    counter: float | None,
+    battery: float | None,
+    suspect: int,
+) -> Reading:
+    """A stored row back into its envelope."""
+    k = Kind(kind)
+    return Reading(
+        device_id=device_id,
+        kind=k,
+        grid_code=grid,
+        ts=from_ms(ms),
+        value=value,
+        unit=CANONICAL_UNIT[k],
+        counter=counter,
+        battery=battery,
+        suspect=bool(suspect),
+    )
 
 
 class ReadingStore:
@@ -93,18 +122,8 @@ class ReadingStore:
             " FROM readings WHERE ts_ms >= ? ORDER BY ts_ms",
             (ts_ms(start),),
         )
-        for dev, ms, kind, grid, value, counter, battery, suspect in rows:
-            yield Reading(
-                device_id=dev,
-                kind=Kind(kind),
-                grid_code=grid,
-                ts=from_ms(ms),
-                value=value,
-                unit="mm" if kind == "rain" else "cm",
-                counter=counter,
-                battery=battery,
-                suspect=bool(suspect),
-            )
+        for row in rows:
+            yield reading_from_row(*row)
 
     def latest_per_device(self) -> dict[str, tuple[int, float | None]]:
         """Newest timestamp (ms) and counter per device: the state counters and lateness need."""

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
 
-from gridsense.config import packaged
+from gridsense.config import load_config
 from gridsense.errors import ConfigError
 from gridsense.model.registry import GridRegistry
 from rules.assets.config import AssetConfig
@@ -40,52 +38,10 @@ class Settings:
     grids: Path
 
 
-def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
-    line = None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == key), None)
-            if pair is None:
-                break
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def load_settings(path: Path) -> Settings:
-    """Read the ``assets`` section (and the store and grid paths) of a config file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}:1: the config must be a mapping")
-    try:
-        assets = AssetConfig.model_validate(doc.get("assets") or {})
-    except ValidationError as exc:
-        msgs = []
-        for e in exc.errors():
-            loc = ("assets", *e["loc"])
-            line = _line(node, loc)
-            msgs.append(f"{path}:{line or 1}: {'.'.join(map(str, loc))}: {e['msg']}")
-        raise ConfigError("\n".join(msgs)) from None
-    base = path.parent
-    store = Path(str((doc.get("store") or {}).get("path", "gridsense.db")))
-    grids_raw = (doc.get("registry") or {}).get("grids")
-    grids = Path(str(grids_raw)) if grids_raw else packaged("demo", "grids.csv")
-    return Settings(
-        assets.resolved(base),
-        store if store.is_absolute() else base / store,
-        grids if grids.is_absolute() else base / grids,
-    )
+    """The ``assets`` section (and the store and grid paths) of a gridsense config file."""
+    cfg = load_config(path)
+    return Settings(cfg.assets, cfg.store.path, cfg.registry.grids)
 
 
 def select(registry: AssetRegistry, grids: list[str], types: list[str], codes: list[str]) -> list[int]:
