@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 
 from gridsense.errors import Fatal, Retryable
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Reading
 from ingest.influx_sink import InfluxSink
-from ingest.reading_store import from_ms, ts_ms
+from ingest.reading_store import COLUMNS, reading_from_row, ts_ms
 
 log = logging.getLogger("gridsense.spool")
 
@@ -95,26 +95,11 @@ class InfluxForwarder:
     def forward_once(self) -> int:
         """Send the oldest batch; return how many rows left the spool."""
         rows = self._conn.execute(
-            "SELECT seq, device_id, ts_ms, kind, grid_code, value, counter, battery, suspect"
-            " FROM influx_spool ORDER BY seq LIMIT ?",
-            (self._batch,),
+            f"SELECT seq, {COLUMNS} FROM influx_spool ORDER BY seq LIMIT ?", (self._batch,)
         ).fetchall()
         if not rows:
             return 0
-        readings = [
-            Reading(
-                device_id=dev,
-                kind=Kind(kind),
-                grid_code=grid,
-                ts=from_ms(ms),
-                value=value,
-                unit="mm" if kind == "rain" else "cm",
-                counter=counter,
-                battery=battery,
-                suspect=bool(suspect),
-            )
-            for _, dev, ms, kind, grid, value, counter, battery, suspect in rows
-        ]
+        readings = [reading_from_row(*row[1:]) for row in rows]
         self._sink.write(readings)
         self._conn.execute("DELETE FROM influx_spool WHERE seq <= ?", (rows[-1][0],))
         self.forwarded += len(rows)
