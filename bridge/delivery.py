@@ -2,7 +2,9 @@
 
 Retryable failures back off exponentially with full jitter (or as ``Retry-After`` says);
 rejected messages are dead-lettered in the outbox with the platform's answer. A
-circuit breaker stops hammering a platform that keeps failing.
+circuit breaker stops hammering a platform that keeps failing. The outbox is the
+embedded SQLite one (pass the connection) or any ``OutboxStore``, such as the
+PostgreSQL outbox several workers share.
 """
 
 from __future__ import annotations
@@ -12,18 +14,32 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bridge.contract import CaseAdapter
+from bridge.config import StatusSyncConfig
+from bridge.contract import (
+    CaseAdapter,
+    CaseWithdrawal,
+    IncidentLookup,
+    OutboxStore,
+    PlatformAnswerInvalid,
+    Settlement,
+)
 from bridge.outbox import CaseOutbox, OutboxRow
+from bridge.status_sync import SqliteIncidents, StatusSync
 from gridsense.config import BridgeConfig
 from gridsense.errors import Rejected, Retryable
 from gridsense.model.case import CaseUpdate, GridCase
+from gridsense.model.worktime import WorkCalendar
 
 log = logging.getLogger("gridsense.bridge")
 
 # 缓办 (deferred, code 8) is one the reference platform reports too; it is not final.
 KNOWN_STATUSES = frozenset({"立案", "派遣", "处置", "核查", "结案", "作废", "缓办"})
+# Statuses in which a case has not been dispatched yet, so withdrawing it is still possible.
+_NOT_DISPATCHED = frozenset({"queued", "filed", "立案"})
 
 
 @dataclass
@@ -53,6 +69,10 @@ class DeliveryStats:
     retried: int = 0
     rejected: int = 0
     unknown_status: int = 0
+    bad_responses: int = 0  # 2xx answers without a usable body (not JSON, no id)
+    internal_errors: int = 0  # unexpected exceptions: the row is dead-lettered as internal_error
+    status_errors: int = 0
+    withdrawn: int = 0
     delivered_keys: list[str] = field(default_factory=list)
 
 
@@ -66,13 +86,29 @@ class CaseDelivery:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Connection | OutboxStore,
         adapter: CaseAdapter,
         cfg: BridgeConfig,
         seed: int | None = None,
+        *,
+        status_sync: StatusSyncConfig | None = None,
+        incidents: IncidentLookup | None = None,
+        calendar: WorkCalendar | None = None,
+        concurrency: int = 1,
     ) -> None:
-        self._outbox = CaseOutbox(conn)
-        self._conn = conn
+        """``conn``: the SQLite state database (its incidents table is then the lookup) or a store.
+
+        ``concurrency``: messages (of different grids) in flight at once; 1 sends one at a time.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if isinstance(conn, sqlite3.Connection):
+            self._outbox: OutboxStore = CaseOutbox(conn)
+            incidents = incidents if incidents is not None else SqliteIncidents(conn)
+        else:
+            self._outbox = conn
+        self._sync_cfg = status_sync or StatusSyncConfig()
+        self.sync = StatusSync(self._outbox, self._sync_cfg, incidents, calendar)
         self._adapter = adapter
         self._cfg = cfg
         self._rng = random.Random(seed)
@@ -81,28 +117,103 @@ class CaseDelivery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_status_poll = 0.0
+        self._lock = threading.Lock()  # stats and breaker, updated from the sending threads
+        self._pool = (
+            ThreadPoolExecutor(concurrency, thread_name_prefix="case-send") if concurrency > 1 else None
+        )
 
     def deliver_due(self) -> int:
-        """Try every due message once; return how many were settled (delivered or rejected)."""
-        settled = 0
-        for row in self._outbox.due():
-            if self._stop.is_set() or not self.breaker.allow(time.monotonic()):
-                break
-            settled += self._deliver(row)
-        return settled
+        """Try every due message once; return how many were settled (delivered or rejected).
 
-    def _deliver(self, row: OutboxRow) -> int:
+        A pass holds at most one row per grid, so its rows are independent: with
+        ``concurrency`` above 1 they are sent in parallel. Their outcomes are recorded in one
+        transaction at the end of the pass; a crash before it means the pass is sent again,
+        which the adapters' idempotency absorbs.
+        """
+        rows = self._outbox.due()
+        results: list[Settlement] = []
+        pending: list[Future[Settlement]] = []
+        for i, row in enumerate(rows):
+            if self._stop.is_set() or not self.breaker.allow(time.monotonic()):
+                self._outbox.release(rows[i:])
+                break
+            try:
+                call = self._prepare(row)
+            except Exception as exc:
+                results.append(self._settlement(row, exc))
+                continue
+            if self._pool is None:
+                results.append(self._attempt(row, call))
+            else:
+                pending.append(self._pool.submit(self._attempt, row, call))
+        results.extend(f.result() for f in pending)
+        if results:
+            self._outbox.settle(results)
+        for r in results:
+            if r.outcome == "delivered":
+                self.stats.delivered_keys.append(r.row.message_key)
+        return sum(r.outcome != "retry" for r in results)
+
+    def _prepare(self, row: OutboxRow) -> Callable[[], str | None]:
+        """Everything that needs the database, done here; the call returned only talks to the platform."""
+        if row.op == "create":
+            case = GridCase.model_validate_json(row.body)
+            return lambda: self._adapter.create(case)
+        platform_id, status = self._outbox.platform_id(row.case_key)
+        if platform_id is None:
+            if status == "rejected":
+                raise Rejected("case_not_filed", "the case this update belongs to was rejected")
+            raise Retryable("the case is not filed yet")
+        update = CaseUpdate.model_validate_json(row.body)
+        withdraw = (
+            update.kind == "condition_cleared"
+            and self._sync_cfg.withdraw_on_clear
+            and status in _NOT_DISPATCHED
+            and isinstance(self._adapter, CaseWithdrawal)
+        )
+
+        def send() -> str:
+            self._adapter.update(platform_id, update)
+            adapter = self._adapter
+            if withdraw and isinstance(adapter, CaseWithdrawal) and adapter.withdraw(platform_id, update):
+                with self._lock:
+                    self.stats.withdrawn += 1
+                log.info("case withdrawn before dispatch: condition cleared key=%s", row.case_key)
+            return platform_id
+
+        return send
+
+    def _attempt(self, row: OutboxRow, call: Callable[[], str | None]) -> Settlement:
         try:
-            platform_id = self._send(row)
-        except Retryable as exc:
-            self.breaker.failure(time.monotonic())
-            delay = exc.retry_after_s
-            if delay is None:
-                delay = backoff_s(
-                    row.attempts, self._cfg.backoff_initial_s, self._cfg.backoff_max_s, self._rng
-                )
-            self._outbox.retry_later(row, delay, str(exc))
-            self.stats.retried += 1
+            platform_id = call()
+        except Exception as exc:
+            return self._settlement(row, exc)
+        with self._lock:
+            self.breaker.success()
+            self.stats.delivered += 1
+        log.info("delivered op=%s key=%s platform_id=%s", row.op, row.message_key, platform_id)
+        return Settlement(row, "delivered", platform_case_id=platform_id)
+
+    def _settlement(self, row: OutboxRow, exc: Exception) -> Settlement:
+        """The outcome a failed attempt stands for: retry later, or dead-letter with the reason."""
+        delay = 0.0
+        with self._lock:
+            if isinstance(exc, Retryable):
+                self.stats.retried += 1
+                self.stats.bad_responses += isinstance(exc, PlatformAnswerInvalid)
+                self.breaker.failure(time.monotonic())
+                if exc.retry_after_s is not None:
+                    delay = exc.retry_after_s
+                else:
+                    delay = backoff_s(
+                        row.attempts, self._cfg.backoff_initial_s, self._cfg.backoff_max_s, self._rng
+                    )
+            elif isinstance(exc, Rejected):
+                self.stats.rejected += 1
+                self.breaker.success()  # the platform is up; it just refused this message
+            else:
+                self.stats.internal_errors += 1
+        if isinstance(exc, Retryable):
             log.warning(
                 "delivery retry key=%s attempt=%d in=%.2fs error=%s",
                 row.message_key,
@@ -110,55 +221,43 @@ class CaseDelivery:
                 delay,
                 exc,
             )
-            return 0
-        except Rejected as exc:
-            self.breaker.success()  # the platform is up; it just refused this message
-            self._outbox.reject(row, f"{exc.reason}: {exc.detail}")
-            self.stats.rejected += 1
-            log.error(
-                "delivery rejected key=%s reason=%s body=%s",
-                row.message_key,
-                exc.reason,
-                exc.detail,
-            )
-            return 1
-        self.breaker.success()
-        self._outbox.delivered(row, platform_id)
-        self.stats.delivered += 1
-        self.stats.delivered_keys.append(row.message_key)
-        log.info("delivered op=%s key=%s platform_id=%s", row.op, row.message_key, platform_id)
-        return 1
-
-    def _send(self, row: OutboxRow) -> str | None:
-        if row.op == "create":
-            return self._adapter.create(GridCase.model_validate_json(row.body))
-        platform_id, status = self._outbox.platform_id(row.case_key)
-        if platform_id is None:
-            if status == "rejected":
-                raise Rejected("case_not_filed", "the case this update belongs to was rejected")
-            raise Retryable("the case is not filed yet")
-        self._adapter.update(platform_id, CaseUpdate.model_validate_json(row.body))
-        return platform_id
+            return Settlement(row, "retry", delay_s=delay, error=str(exc))
+        if isinstance(exc, Rejected):
+            log.error("delivery rejected key=%s reason=%s body=%s", row.message_key, exc.reason, exc.detail)
+            return Settlement(row, "rejected", error=f"{exc.reason}: {exc.detail}")
+        # A bug or a poisoned row: dead-letter it (replayable) rather than stop the queue.
+        log.error("delivery failed unexpectedly key=%s; dead-lettered", row.message_key, exc_info=exc)
+        return Settlement(row, "rejected", error=f"internal_error: {exc!r}")
 
     def depth(self) -> int:
         """Messages still waiting for delivery."""
         return self._outbox.depth()
 
     def poll_status(self) -> int:
-        """Fetch the status of open cases; return how many changed."""
+        """Fetch the status of open cases; return how many changed (0 if the adapter cannot tell).
+
+        Also asks the sensors about cases closed a grace period ago (however their closure
+        arrived: polled or pushed), which may queue linked cases.
+        """
+        self.sync.check_closures()
+        if not getattr(self._adapter, "supports_status", True):
+            return 0
         changed = 0
         for key, platform_id in self._outbox.open_cases():
             try:
                 st = self._adapter.status(platform_id)
-            except (Retryable, Rejected) as exc:
+            except Retryable as exc:  # the platform is in trouble: try the rest next round
+                self.stats.status_errors += 1
                 log.warning("status poll failed case=%s error=%s", platform_id, exc)
                 return changed
-            if st.status not in KNOWN_STATUSES:
-                self.stats.unknown_status += 1
-                log.error("unknown platform status case=%s status=%r", platform_id, st.status)
+            except Rejected as exc:  # this case only (e.g. unknown to the platform)
+                self.stats.status_errors += 1
+                log.error("status poll refused case=%s error=%s", platform_id, exc)
                 continue
-            self._outbox.set_status(key, st.status, st.status_code)
-            changed += 1
+            outcome = self.sync.apply(key, st)
+            if outcome == "unknown_status":
+                self.stats.unknown_status += 1
+            changed += outcome == "changed"
         return changed
 
     def run(self) -> None:
@@ -179,3 +278,5 @@ class CaseDelivery:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

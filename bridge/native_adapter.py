@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bridge.contract import PlatformStatus
+from bridge.contract import PlatformAnswerInvalid, PlatformStatus
 from gridsense.config import BridgeConfig
 from gridsense.errors import Rejected, Retryable
 from gridsense.model.case import CaseUpdate, GridCase
@@ -38,14 +38,18 @@ def _json(resp: httpx.Response, *required: str) -> dict[str, Any]:
     try:
         doc = resp.json()
     except ValueError:
-        raise Retryable(f"platform answered {resp.status_code} with a body that is not JSON") from None
+        raise PlatformAnswerInvalid(
+            f"platform answered {resp.status_code} with a body that is not JSON: {resp.text[:200]!r}"
+        ) from None
     if not isinstance(doc, dict) or any(k not in doc for k in required):
-        raise Retryable(f"platform response lacks {', '.join(required)}: {resp.text[:500]}")
+        raise PlatformAnswerInvalid(f"platform response lacks {', '.join(required)}: {resp.text[:500]}")
     return doc
 
 
 class NativeRestAdapter:
     """POST /api/v1/cases with ``Idempotency-Key``; updates and status by platform case id."""
+
+    supports_status = True
 
     def __init__(self, cfg: BridgeConfig) -> None:
         headers = {"User-Agent": "gridsense-bridge"}
@@ -53,12 +57,15 @@ class NativeRestAdapter:
             headers["Authorization"] = f"Bearer {cfg.token.get_secret_value()}"
         self._http = httpx.Client(base_url=cfg.url, timeout=cfg.timeout_s, headers=headers)
 
-    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, *, accept: frozenset[int] = frozenset(), **kw: Any
+    ) -> httpx.Response:
         try:
             resp = self._http.request(method, path, **kw)
         except httpx.TransportError as exc:  # timeouts, refused or dropped connections
             raise Retryable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        classify(resp)
+        if resp.status_code not in accept:
+            classify(resp)
         return resp
 
     def create(self, case: GridCase) -> str:
@@ -77,6 +84,17 @@ class NativeRestAdapter:
             content=update.model_dump_json(),
             headers={"Idempotency-Key": update.update_key, "Content-Type": "application/json"},
         )
+
+    def withdraw(self, platform_case_id: str, update: CaseUpdate) -> bool:
+        """Void a case not yet dispatched; 409 means it already was (then it is only annotated)."""
+        resp = self._send(
+            "POST",
+            f"/api/v1/cases/{platform_case_id}/withdraw",
+            accept=frozenset({409}),
+            json={"reason": update.note_zh},
+            headers={"Idempotency-Key": f"{update.update_key}:withdraw"},
+        )
+        return resp.status_code != 409
 
     def status(self, platform_case_id: str) -> PlatformStatus:
         doc = _json(self._send("GET", f"/api/v1/cases/{platform_case_id}"), "case_id", "status")

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from bridge.case_builder import CaseBuilder
 from bridge.delivery import CaseDelivery
-from bridge.native_adapter import NativeRestAdapter
+from bridge.factory import build_adapter, open_outbox
+from bridge.pg_outbox import PgCaseOutbox
+from bridge.status_sync import SqliteIncidents
 from gridsense import db
 from gridsense.config import GridsenseConfig
 from gridsense.model.catalog import Catalog
@@ -97,7 +99,22 @@ class App:
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
         self.bridge_conn = db.connect(cfg.store.path, create=False)
-        self.delivery = CaseDelivery(self.bridge_conn, NativeRestAdapter(cfg.bridge), cfg.bridge)
+        b = cfg.bridge
+        self.outbox = open_outbox(b.outbox, self.bridge_conn, b.timeout_s)
+        self.delivery = CaseDelivery(
+            self.outbox,
+            build_adapter(b.adapter, b, b.open311, b.mqtt_platform),
+            b,
+            status_sync=b.status_sync,
+            incidents=SqliteIncidents(self.bridge_conn),
+            calendar=self.registries.calendar,
+            concurrency=b.concurrency,
+        )
+        if isinstance(self.outbox, PgCaseOutbox):
+            # The pipeline writes cases to the shared outbox: its own PostgreSQL session.
+            shared = open_outbox(b.outbox, self.conn, b.timeout_s)
+            assert isinstance(shared, PgCaseOutbox)
+            self.pipeline.shared_outbox = shared
         self.forwarder: InfluxForwarder | None = None
         if isinstance(cfg.sink, InfluxSinkConfig):
             self.forwarder = InfluxForwarder(

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from bridge.cli import register as register_bridge
 from gridsense.errors import ConfigError
 from rules.assets.cli import register as register_assets
 
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--limit", type=int, default=50)
     cases.set_defaults(func=cmd_cases)
     register_assets(sub)
+    register_bridge(sub)
     return p
 
 

@@ -12,6 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from bridge.config import (
+    MqttPlatformConfig,
+    Open311Config,
+    OutboxConfig,
+    SqliteOutboxConfig,
+    StatusSyncConfig,
+    WebhookConfig,
+)
 from gridsense.model.case import Source
 from gridsense.model.geo import CRS
 from gridsense.model.tables import load_yaml_model
@@ -144,7 +152,21 @@ def _default_source_codes() -> dict[Source, int]:
 
 
 class BridgeConfig(_Section):
-    adapter: Literal["native"] = Field(default="native", description="how cases reach the platform")
+    adapter: Literal["native", "open311", "mqtt"] = Field(
+        default="native",
+        description="how cases reach the platform: native REST, Open311 GeoReport v2, or MQTT",
+    )
+    concurrency: int = Field(default=8, ge=1, le=64, description="messages of different grids in flight")
+    open311: Open311Config | None = Field(default=None, description="Open311 endpoint (adapter open311)")
+    mqtt_platform: MqttPlatformConfig | None = Field(
+        default=None, description="the platform's broker (adapter mqtt); not the pipeline's own broker"
+    )
+    outbox: OutboxConfig = Field(
+        default_factory=SqliteOutboxConfig,
+        description="the embedded SQLite outbox, or a PostgreSQL one that several workers share",
+    )
+    status_sync: StatusSyncConfig = Field(default_factory=StatusSyncConfig)
+    webhook: WebhookConfig | None = Field(default=None, description="HMAC-signed status webhook")
     url: str = Field(default="http://127.0.0.1:8080", description="case platform base URL")
     token: SecretStr | None = Field(default=None, description="bearer token for the platform")
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per request")

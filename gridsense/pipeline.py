@@ -13,10 +13,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 from bridge.case_builder import CaseBuilder
 from bridge.outbox import CaseOutbox
+from bridge.pg_outbox import PgCaseOutbox
 from gridsense.config import GridsenseConfig
 from gridsense.errors import Fatal, Rejected, Retryable
 from gridsense.model.envelopes import GAUGE_KINDS, Kind, Reading
@@ -71,6 +73,8 @@ class GaugePipeline:
         self._readings = ReadingStore(conn)
         self._deadletters = DeadLetterStore(conn)
         self._outbox = CaseOutbox(conn)
+        #: A PostgreSQL outbox shared by several workers, if configured (cases go there instead).
+        self.shared_outbox: PgCaseOutbox | None = None
         self._max_future = timedelta(seconds=cfg.limits.max_future_s)
         self.stopping = threading.Event()
 
@@ -117,6 +121,14 @@ class GaugePipeline:
             self._book.discard_changes()
             raise Fatal(f"state store write failed during tick: {exc}") from exc
         self._log_changes(changes)
+
+    def _shared_txn(self) -> AbstractContextManager[object]:
+        """The shared outbox's transaction, opened around SQLite's so PostgreSQL commits first.
+
+        The two cannot commit as one; replaying a batch after a crash in between inserts
+        nothing twice, because case and update keys are derived from data.
+        """
+        return self.shared_outbox.transaction() if self.shared_outbox is not None else nullcontext()
 
     @property
     def open_incidents(self) -> int:
@@ -201,7 +213,7 @@ class GaugePipeline:
         if self._spool is not None:
             self._spool.check_room(len(readings))
         try:
-            with transaction(self._conn):
+            with self._shared_txn(), transaction(self._conn):
                 changes: list[IncidentChange] = []
                 fresh: list[Reading] = []
                 for reading, arrived in zip(readings, arrivals, strict=True):
@@ -245,10 +257,11 @@ class GaugePipeline:
             )
 
     def _queue(self, change: IncidentChange) -> int:
+        outbox: CaseOutbox | PgCaseOutbox = self.shared_outbox or self._outbox
         if change.kind == "opened":
-            return int(self._outbox.enqueue_case(self._builder.case(change)))
+            return int(outbox.enqueue_case(self._builder.case(change)))
         update = self._builder.update(change)
-        return int(self._outbox.enqueue_update(update, change.incident.grid_code))
+        return int(outbox.enqueue_update(update, change.incident.grid_code))
 
 
 def _device_of(topic: str) -> str | None:

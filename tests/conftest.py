@@ -1,3 +1,8 @@
 """Shared fixtures: real servers started per test session on free loopback ports."""
 
-pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.victoria", "tests.fixtures.platform"]
+pytest_plugins = [
+    "tests.fixtures.mosquitto",
+    "tests.fixtures.victoria",
+    "tests.fixtures.platform",
+    "tests.fixtures.postgres",
+]

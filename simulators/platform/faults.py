@@ -15,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulators.platform.config import FaultConfig
 
-CREATE_PATH = "/api/v1/cases"
+# The calls that create a case, whose answers lose_response_rate may lose.
+CREATE_PATHS = frozenset({"/api/v1/cases", "/open311/v2/requests.json"})
 
 
 class FaultPlan:
@@ -68,10 +69,23 @@ class FaultInjection:
         if is_post and self.plan.hit(config.error_rate):
             await _unavailable(send, "platform busy (simulated error)")
             return
-        if is_post and scope["path"] == CREATE_PATH and config.lose_response_rate:
+        if is_post and config.response_delay_s:
+            send = self._delayed(send, config.response_delay_s)
+        if is_post and scope["path"] in CREATE_PATHS and config.lose_response_rate:
             await self.app(scope, receive, self._lossy(send))
             return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _delayed(send: Send, delay_s: float) -> Send:
+        """Hold the answer back after the app has done the work."""
+
+        async def delayed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(delay_s)
+            await send(message)
+
+        return delayed_send
 
     def _lossy(self, send: Send) -> Send:
         """Wrap ``send`` so that some 201 responses are lost after the case is stored."""

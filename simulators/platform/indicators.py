@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.platform.store import PlatformCase
 from simulators.platform.workflow import CaseStatus
+
+
+class TrackedCase(Protocol):
+    """A native case or an Open311 request: a status over time and a deadline in working time."""
+
+    @property
+    def deadline(self) -> datetime: ...
+
+    def status(self, now: datetime) -> CaseStatus: ...
+
+    def closed_on_time(self, now: datetime) -> bool | None: ...
 
 
 class Indicators(BaseModel):
@@ -24,12 +35,10 @@ class Indicators(BaseModel):
     deferred: int = Field(description="due cases in 缓办 (deferred)")
     voided: int = Field(description="cases in 作废; never due")
     closure_rate: float | None = Field(description="结案率 = closed / (due - deferred)")
-    on_time_closure_rate: float | None = Field(
-        description="按期结案率 = closed_on_time / (due - deferred)"
-    )
+    on_time_closure_rate: float | None = Field(description="按期结案率 = closed_on_time / (due - deferred)")
 
 
-def indicators_at(cases: Iterable[PlatformCase], now: datetime) -> Indicators:
+def indicators_at(cases: Iterable[TrackedCase], now: datetime) -> Indicators:
     """Compute the indicators as of ``now``.
 
     A case is *due to close* when it is not voided (作废) and either it is already

@@ -13,6 +13,8 @@ import uvicorn
 from simulators.platform.app import create_app
 from simulators.platform.config import PlatformConfig
 from simulators.platform.faults import FaultPlan
+from simulators.platform.open311_store import ServiceRequestStore
+from simulators.platform.status_push import StatusPusher
 from simulators.platform.store import CaseStore, Clock, utc_now
 
 
@@ -20,8 +22,9 @@ class PlatformServer:
     """The platform on a real socket, served by uvicorn in a background thread.
 
     ``port=0`` picks a free port; ``url`` is known once ``start()`` returns.
-    ``store`` is the live case store, for assertions; ``clock`` lets a test
-    control the workflow's time.
+    ``store`` is the live case store and ``requests`` the Open311 requests, for
+    assertions; ``clock`` lets a test control the workflow's time; ``faults`` is the
+    live fault plan (its ``config`` may be replaced while serving).
     """
 
     def __init__(
@@ -36,15 +39,26 @@ class PlatformServer:
         self.config = config or PlatformConfig()
         self.host = host
         self.store = CaseStore(self.config, clock)
-        self._plan = FaultPlan(self.config.faults)
+        self.requests = ServiceRequestStore(self.config, clock)
+        self.faults = FaultPlan(self.config.faults)
+        self._plan = self.faults
+        self.pusher = StatusPusher(self.store, self.config.webhook) if self.config.webhook else None
         self._startup_timeout_s = startup_timeout_s
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.store, self._plan), host=host, port=port, log_level="warning"
+                create_app(self.store, self._plan, self.requests),
+                host=host,
+                port=port,
+                log_level="warning",
             )
         )
         self._thread: threading.Thread | None = None
         self._port: int | None = None
+
+    @property
+    def open311_url(self) -> str:
+        """Base of the Open311 GeoReport v2 endpoint."""
+        return f"{self.url}/open311/v2"
 
     @property
     def url(self) -> str:
@@ -60,9 +74,7 @@ class PlatformServer:
         """Serve in a background thread and return once the socket answers HTTP."""
         if self._thread is not None:
             raise RuntimeError("the platform server is already started")
-        self._thread = threading.Thread(
-            target=self._server.run, name="platform-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, name="platform-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self._startup_timeout_s
         while not self._server.started:
@@ -72,12 +84,16 @@ class PlatformServer:
         self._port = self._server.servers[0].sockets[0].getsockname()[1]
         # Any HTTP answer proves the app is reachable; during an outage /healthz answers 503.
         httpx.get(f"{self.url}/healthz", timeout=self._startup_timeout_s)
+        if self.pusher is not None:
+            self.pusher.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
         if self._thread is None:
             return
+        if self.pusher is not None:
+            self.pusher.stop()
         self._server.should_exit = True
         self._thread.join(timeout=self._startup_timeout_s)
         self._thread = None
@@ -98,4 +114,11 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: PlatformConfig | None
     """Serve the platform in the foreground until interrupted (``gridsense platform serve``)."""
     config = config or PlatformConfig()
     store = CaseStore(config)
-    uvicorn.run(create_app(store, FaultPlan(config.faults)), host=host, port=port)
+    pusher = StatusPusher(store, config.webhook) if config.webhook else None
+    if pusher is not None:
+        pusher.start()
+    try:
+        uvicorn.run(create_app(store, FaultPlan(config.faults)), host=host, port=port)
+    finally:
+        if pusher is not None:
+            pusher.stop()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from gridsense.model.case import CaseUpdate, GridCase
 from simulators.platform.config import PlatformConfig
-from simulators.platform.workflow import CaseStatus, StatusChange, history_at, plan_path
+from simulators.platform.workflow import CaseStatus, StatusChange, history_at, plan_path, withdrawn
 
 Clock = Callable[[], datetime]
 
@@ -71,6 +71,10 @@ class CaseStore:
         self._by_id: dict[str, PlatformCase] = {}
         self._id_by_key: dict[str, str] = {}
 
+    @property
+    def config(self) -> PlatformConfig:
+        return self._config
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -88,7 +92,7 @@ class CaseStore:
                 case_id=case_id,
                 case=case,
                 deadline=deadline,
-                path=plan_path(self.now(), self._config.workflow, self._rng),
+                path=plan_path(self.now(), self._config.workflow, self._rng, deadline),
             )
             self._by_id[case_id] = stored
             self._id_by_key[case.case_key] = case_id
@@ -107,6 +111,18 @@ class CaseStore:
             if update.update_key in stored.updates:
                 return False
             stored.updates[update.update_key] = update
+            return True
+
+    def withdraw(self, case_id: str) -> bool:
+        """Void a case that is not dispatched yet; False if it already was (too late)."""
+        with self._lock:
+            stored = self._by_id.get(case_id)
+            if stored is None:
+                raise UnknownCase(case_id)
+            path = withdrawn(stored.path, self.now())
+            if path is None:
+                return False
+            stored.path = path
             return True
 
     def get(self, case_id: str) -> PlatformCase:

@@ -54,8 +54,18 @@ class StatusChange:
     at: datetime
 
 
-def plan_path(filed_at: datetime, config: WorkflowConfig, rng: random.Random) -> list[StatusChange]:
-    """Draw the timed path a case filed at ``filed_at`` will walk."""
+def plan_path(
+    filed_at: datetime,
+    config: WorkflowConfig,
+    rng: random.Random,
+    deadline: datetime | None = None,
+) -> list[StatusChange]:
+    """Draw the timed path a case filed at ``filed_at`` (due by ``deadline``) will walk.
+
+    A late case (``late_rate``) closes one step after its deadline, if it would not
+    already have closed after it. The late draw is made only when ``late_rate`` is set,
+    so the paths drawn for a seed without it stay as they were.
+    """
     low, high = config.step_delay_s
     at = filed_at
     path = [StatusChange(CaseStatus.FILED, at)]
@@ -79,7 +89,20 @@ def plan_path(filed_at: datetime, config: WorkflowConfig, rng: random.Random) ->
         step(CaseStatus.HANDLING)
         step(CaseStatus.VERIFYING)
     step(CaseStatus.CLOSED)
+    if config.late_rate and deadline is not None and rng.random() < config.late_rate:
+        overrun = timedelta(seconds=rng.uniform(low, high) or 1.0)
+        path[-1] = StatusChange(CaseStatus.CLOSED, max(path[-1].at, deadline + overrun))
     return path
+
+
+def withdrawn(path: list[StatusChange], now: datetime) -> list[StatusChange] | None:
+    """The path of a case withdrawn at ``now``: voided if not dispatched yet, else None."""
+    history = history_at(path, now)
+    if history[-1].status is CaseStatus.VOID:
+        return path  # withdrawn already (or voided): asking again changes nothing
+    if history[-1].status is not CaseStatus.FILED:
+        return None
+    return [*history, StatusChange(CaseStatus.VOID, now)]
 
 
 def history_at(path: list[StatusChange], now: datetime) -> list[StatusChange]:

@@ -1,0 +1,57 @@
+"""One worker with several messages in flight: still each case once, each grid in order."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.delivery import CaseDelivery
+from bridge.outbox import CaseOutbox
+from gridsense.config import BridgeConfig
+from gridsense.db import connect
+from gridsense.model.case import GridCase
+from gridsense.txn import transaction
+from simulators.platform import FaultConfig
+from tests.bridge.conftest import ALL_GRIDS, StartPlatform
+from tests.bridge.test_pg_outbox import GridWatch, workload
+
+pytestmark = pytest.mark.integration
+
+
+def test_eight_in_flight_file_each_case_once_and_keep_grid_order(
+    platform_factory: StartPlatform, state_db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    platform = platform_factory(faults=FaultConfig(error_rate=0.2, seed=4))
+    messages = workload(ALL_GRIDS, 2)  # 30 cases, 60 updates over 15 grids
+    cases = [m for m in messages if isinstance(m, GridCase)]
+    GridWatch.grid_of = {c.case_key: c.place.grid_code for c in cases}
+    GridWatch.overlaps = []
+    outbox = CaseOutbox(state_db)
+    with transaction(state_db):
+        for m in messages:
+            if isinstance(m, GridCase):
+                outbox.enqueue_case(m)
+            else:
+                outbox.enqueue_update(m, GridWatch.grid_of[m.case_key])
+    cfg = BridgeConfig(url=platform.url, timeout_s=5.0, backoff_initial_s=0.02, backoff_max_s=0.2)
+    delivery = CaseDelivery(connect(tmp_path / "state.db"), GridWatch(cfg), cfg, seed=2, concurrency=8)
+
+    give_up = time.monotonic() + 60
+    while delivery.depth() and time.monotonic() < give_up:
+        if not delivery.deliver_due():
+            time.sleep(0.01)
+    delivery.stop()
+
+    assert sorted(c.external_id for c in platform.store.cases()) == sorted(c.case_key for c in cases)
+    for case in cases:
+        assert list(platform.store.by_key(case.case_key).updates) == [
+            f"{case.case_key}:raised:orange",
+            f"{case.case_key}:cleared",
+        ]
+    assert GridWatch.overlaps == []
+    assert delivery.stats.retried > 0
+    assert delivery.stats.delivered == len(messages)
+    assert outbox.counts() == {"delivered": len(messages)}
