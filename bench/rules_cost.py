@@ -30,8 +30,9 @@ def fleet(n: int) -> DeviceRegistry:
     devices = {}
     for i in range(n):
         grid = f"110102012{i % 500 // 50 + 1:03d}{i % 50 + 1:03d}"
-        devices[f"rg-{i}"] = Device(device_id=f"rg-{i}", kind=Kind.RAIN, grid_code=grid, lat=39.9, lon=116.4,
-                                    interval_s=60)
+        devices[f"rg-{i}"] = Device(
+            device_id=f"rg-{i}", kind=Kind.RAIN, grid_code=grid, lat=39.9, lon=116.4, interval_s=60
+        )
     return DeviceRegistry(devices)
 
 
@@ -40,8 +41,16 @@ def readings(devices: DeviceRegistry, minutes: int, start_min: int = 0) -> list[
     for m in range(start_min, start_min + minutes):
         ts = T0 + timedelta(minutes=m)
         for d in devices:
-            out.append(Reading(device_id=d.device_id, kind=Kind.RAIN, grid_code=d.grid_code, ts=ts,
-                               value=0.1 * (m % 7), unit="mm"))
+            out.append(
+                Reading(
+                    device_id=d.device_id,
+                    kind=Kind.RAIN,
+                    grid_code=d.grid_code,
+                    ts=ts,
+                    value=0.1 * (m % 7),
+                    unit="mm",
+                )
+            )
     return out
 
 
@@ -74,8 +83,11 @@ def state_per_sensor(n_sensors: int) -> float:
     for m in range(0, 24 * 60, 10):  # every bucket of both rings gets touched across 24 h
         ts = T0 + timedelta(minutes=m)
         for d in devices:
-            engine.warm(Reading(device_id=d.device_id, kind=Kind.RAIN, grid_code=d.grid_code, ts=ts,
-                                value=0.2, unit="mm"))
+            engine.warm(
+                Reading(
+                    device_id=d.device_id, kind=Kind.RAIN, grid_code=d.grid_code, ts=ts, value=0.2, unit="mm"
+                )
+            )
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
