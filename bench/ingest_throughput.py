@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from detectors.config import CameraConfig  # noqa: E402
 from gridsense.app import App  # noqa: E402
 from gridsense.config import (  # noqa: E402
     BridgeConfig,
@@ -161,6 +162,7 @@ def pipeline_config(
             port=broker.port, client_id=f"gs-bench-{run}", qos=qos, inflight=5000, batch_max=2000
         ),
         registry=RegistryConfig(grids=grids, devices=devices),
+        cameras=CameraConfig(enabled=False),
         store=StoreConfig(path=tmp / f"{run}.db"),
         rules=RulesConfig(tick_s=3600),
         bridge=BridgeConfig(url=platform_url, status_poll_s=3600),

@@ -27,7 +27,7 @@ from bridge.contract import (
     PlatformAnswerInvalid,
     Settlement,
 )
-from bridge.outbox import CaseOutbox, OutboxRow
+from bridge.outbox import MAX_RETRY_WAIT_S, CaseOutbox, OutboxRow
 from bridge.status_sync import SqliteIncidents, StatusSync
 from gridsense.config import BridgeConfig
 from gridsense.errors import Rejected, Retryable
@@ -203,7 +203,7 @@ class CaseDelivery:
                 self.stats.bad_responses += isinstance(exc, PlatformAnswerInvalid)
                 self.breaker.failure(time.monotonic())
                 if exc.retry_after_s is not None:
-                    delay = exc.retry_after_s
+                    delay = min(exc.retry_after_s, MAX_RETRY_WAIT_S)
                 else:
                     delay = backoff_s(
                         row.attempts, self._cfg.backoff_initial_s, self._cfg.backoff_max_s, self._rng

@@ -53,6 +53,10 @@ __all__ = ["SCHEMA", "CaseOutbox", "Op", "OutboxRow", "now_ms"]
 _DEAD_COLUMNS = "seq, message_key, case_key, grid_code, op, attempts, last_error, body"
 
 
+#: No retry is ever scheduled further out than this (Retry-After is capped to it too).
+MAX_RETRY_WAIT_S = 3600.0
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -104,10 +108,12 @@ class CaseOutbox:
         """Pending rows whose time has come, at most one per grid: the oldest, to keep grid order."""
         rows = self._conn.execute(
             "SELECT seq, message_key, case_key, grid_code, op, body, attempts FROM outbox o"
-            " WHERE status = 'pending' AND next_attempt_ms <= ? AND NOT EXISTS ("
+            " WHERE status = 'pending' AND (next_attempt_ms <= ? OR next_attempt_ms > ?) AND NOT EXISTS ("
             "  SELECT 1 FROM outbox p WHERE p.status = 'pending' AND p.grid_code = o.grid_code"
             "  AND p.seq < o.seq) ORDER BY seq LIMIT ?",
-            (now_ms(), limit),
+            # A retry scheduled further out than any wait we ever set was scheduled before the
+            # wall clock stepped back: it is due now, not after the size of the step.
+            (now_ms(), now_ms() + int(MAX_RETRY_WAIT_S * 1000), limit),
         )
         return [OutboxRow(*r) for r in rows]
 

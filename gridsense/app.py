@@ -16,12 +16,16 @@ from bridge.delivery import CaseDelivery
 from bridge.factory import build_adapter, open_outbox
 from bridge.pg_outbox import PgCaseOutbox
 from bridge.status_sync import SqliteIncidents
+from detectors.corroboration import GaugeCorroboration
+from detectors.handler import CameraHandler
+from detectors.registry import CameraRegistry
 from gridsense import db
 from gridsense.config import GridsenseConfig
 from gridsense.model.catalog import Catalog
 from gridsense.model.registry import DeviceRegistry, GridRegistry
 from gridsense.model.worktime import WorkCalendar
 from gridsense.pipeline import GaugePipeline
+from ingest.contract import KindHandler
 from ingest.gateway import MqttGateway
 from ingest.influx_sink import InfluxSink, InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
@@ -43,6 +47,7 @@ class Registries:
     calendar: WorkCalendar
     rules: RuleFile
     assets: AssetStage | None = None
+    cameras: CameraRegistry | None = None
 
 
 def load_registries(cfg: GridsenseConfig) -> Registries:
@@ -64,7 +69,8 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
             "computed for those years; add calendar files (registry.calendar)",
             missing,
         )
-    return Registries(grids, devices, catalog, calendar, rules, assets)
+    cameras = CameraRegistry.load(cfg.cameras.registry, devices) if cfg.cameras.enabled else None
+    return Registries(grids, devices, catalog, calendar, rules, assets, cameras)
 
 
 class App:
@@ -94,7 +100,7 @@ class App:
             book,
             builder,
             spool,
-            handlers=[a.kind_handler for a in [self.registries.assets] if a is not None],
+            handlers=self._kind_handlers(),
             jobs=self.registries.assets.jobs if self.registries.assets is not None else (),
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
@@ -120,6 +126,16 @@ class App:
             self.forwarder = InfluxForwarder(
                 db.connect(cfg.store.path, create=False), InfluxSink(cfg.sink), cfg.sink.batch_size
             )
+
+    def _kind_handlers(self) -> list[KindHandler]:
+        handlers: list[KindHandler] = []
+        if self.registries.assets is not None:
+            handlers.append(self.registries.assets.kind_handler)
+        if self.registries.cameras is not None:
+            handlers.append(
+                CameraHandler(self.cfg.cameras, self.registries.cameras, corroboration=GaugeCorroboration())
+            )
+        return handlers
 
     def start(self) -> None:
         replayed = self.pipeline.restore()

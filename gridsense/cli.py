@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from bridge.cli import register as register_bridge
+from detectors.cli import register as register_cameras
 from gridsense.errors import ConfigError
 from rules.assets.cli import register as register_assets
 
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     cases.set_defaults(func=cmd_cases)
     register_assets(sub)
     register_bridge(sub)
+    register_cameras(sub)
     return p
 
 

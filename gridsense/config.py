@@ -20,6 +20,7 @@ from bridge.config import (
     StatusSyncConfig,
     WebhookConfig,
 )
+from detectors.config import CameraConfig
 from gridsense.model.case import Source
 from gridsense.model.geo import CRS
 from gridsense.model.tables import load_yaml_model
@@ -127,7 +128,6 @@ Sink = Annotated[SqliteSinkConfig | InfluxSinkConfig, Field(discriminator="type"
 
 class LimitsConfig(_Section):
     max_gauge_bytes: int = Field(default=8192, ge=64, description="largest accepted gauge payload")
-    max_frame_bytes: int = Field(default=2_000_000, ge=1024, description="largest accepted camera frame")
     max_ping_bytes: int = Field(default=1_000_000, ge=256, description="largest accepted asset ping")
     max_future_s: float = Field(
         default=86400, ge=0, description="reject readings stamped further than this in the future"
@@ -191,6 +191,7 @@ class GridsenseConfig(_Section):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)
     assets: AssetConfig = Field(default_factory=AssetConfig, description="QR-tagged city assets")
+    cameras: CameraConfig = Field(default_factory=CameraConfig, description="street camera detectors")
 
 
 def load_config(path: Path) -> GridsenseConfig:
@@ -220,5 +221,8 @@ def _resolve_paths(cfg: GridsenseConfig, base: Path) -> GridsenseConfig:
             ),
             "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),
             "assets": cfg.assets.resolved(base),
+            "cameras": cfg.cameras.model_copy(
+                update={"registry": fix(cfg.cameras.registry), "evidence_dir": fix(cfg.cameras.evidence_dir)}
+            ),
         }
     )

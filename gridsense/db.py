@@ -11,13 +11,22 @@ import sqlite3
 from pathlib import Path
 
 from bridge.outbox import SCHEMA as OUTBOX_SCHEMA
+from detectors.handler import SCHEMA as CAMERA_SCHEMA
 from ingest.deadletter import SCHEMA as DEADLETTER_SCHEMA
 from ingest.reading_store import SCHEMA as READING_SCHEMA
 from ingest.spool import SCHEMA as SPOOL_SCHEMA
 from rules.assets.schema import SCHEMA as ASSET_SCHEMA
 from rules.incidents import SCHEMA as INCIDENT_SCHEMA
 
-SCHEMAS = (READING_SCHEMA, DEADLETTER_SCHEMA, INCIDENT_SCHEMA, OUTBOX_SCHEMA, SPOOL_SCHEMA, ASSET_SCHEMA)
+SCHEMAS = (
+    READING_SCHEMA,
+    DEADLETTER_SCHEMA,
+    INCIDENT_SCHEMA,
+    OUTBOX_SCHEMA,
+    SPOOL_SCHEMA,
+    ASSET_SCHEMA,
+    CAMERA_SCHEMA,
+)
 
 
 def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:

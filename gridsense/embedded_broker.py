@@ -7,6 +7,7 @@ under a 20k msg/s burst when tried here. The demo keeps its rate modest for that
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
+{user}
 allow_anonymous true
 persistence {persistence}
 persistence_location {data}/
@@ -74,7 +76,14 @@ class MosquittoBroker:
         self.data_dir = Path(self._tmp.name) if self._tmp else Path(data_dir)  # type: ignore[arg-type]
         self.conf = self.data_dir / "mosquitto.conf"
         self.conf.write_text(
-            MOSQUITTO_CONF.format(port=self.port, data=self.data_dir, persistence=str(persistence).lower())
+            MOSQUITTO_CONF.format(
+                port=self.port,
+                data=self.data_dir,
+                persistence=str(persistence).lower(),
+                # As root, Mosquitto drops to user "mosquitto", which cannot write a private
+                # temp folder: it would then persist nothing. Stay root for these brokers.
+                user="user root" if os.geteuid() == 0 else "",
+            )
             + extra_conf
         )
         self._proc: subprocess.Popen[bytes] | None = None

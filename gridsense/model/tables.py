@@ -55,6 +55,8 @@ def read_rows(path: Path, *, needs_crs: bool) -> tuple[CRS | None, Iterator[Row]
     """Open a CSV or YAML table and return its declared CRS and its rows with line numbers."""
     try:
         text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (save it as UTF-8; GBK is not read): {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if path.suffix.lower() in {".yaml", ".yml"}:
@@ -153,6 +155,8 @@ def load_yaml_model(path: Path, model: type[M], max_bytes: int = 4_000_000) -> M
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (save it as UTF-8; GBK is not read): {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from detectors.config import CameraConfig
 from gridsense.app import App
 from gridsense.config import (
     BridgeConfig,
@@ -59,6 +60,7 @@ def run(broker: MosquittoBroker, tmp: Path, partitions: list[list[str] | None], 
         cfg = GridsenseConfig(
             mqtt=MqttConfig(port=broker.port, topic_root=root, client_id=f"{root}-w{i}", partition=part),
             registry=RegistryConfig(grids=grids_csv, devices=devices_csv),
+            cameras=CameraConfig(enabled=False),  # this fleet has no cameras
             store=StoreConfig(path=tmp / f"w{i}.db"),
             rules=RulesConfig(file=RULES_1H),
             bridge=BridgeConfig(url=platform.url, poll_interval_s=0.05),
