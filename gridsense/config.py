@@ -132,6 +132,12 @@ class LimitsConfig(_Section):
     max_future_s: float = Field(
         default=86400, ge=0, description="reject readings stamped further than this in the future"
     )
+    device_msgs_per_min: float = Field(
+        default=600, gt=0, description="a device sending faster is throttled: the excess is dead-lettered"
+    )
+    device_burst: float = Field(
+        default=1200, ge=1, description="messages a device may send at once before throttling applies"
+    )
 
 
 class RulesConfig(_Section):

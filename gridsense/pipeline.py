@@ -28,6 +28,7 @@ from ingest.contract import BatchOutcome, InboundMessage, KindHandler, Scheduled
 from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.gauge_codec import decode_gauge
 from ingest.normalise import GaugeNormaliser
+from ingest.rate_limit import DeviceRateLimit
 from ingest.reading_store import ReadingStore
 from ingest.spool import InfluxSpool
 from ingest.topics import TopicScheme
@@ -76,6 +77,7 @@ class GaugePipeline:
         #: A PostgreSQL outbox shared by several workers, if configured (cases go there instead).
         self.shared_outbox: PgCaseOutbox | None = None
         self._max_future = timedelta(seconds=cfg.limits.max_future_s)
+        self._rate_limit = DeviceRateLimit(cfg.limits.device_msgs_per_min, cfg.limits.device_burst)
         self.stopping = threading.Event()
 
     def restore(self) -> int:
@@ -140,6 +142,7 @@ class GaugePipeline:
 
     def _decode(self, msg: InboundMessage, now: datetime) -> list[Reading]:
         topic = self._scheme.parse(msg.topic)
+        self._rate_limit.take(topic.device_id, msg.received_at.timestamp())
         if topic.kind not in GAUGE_KINDS:
             handler = self._handlers.get(topic.kind)
             if handler is None:

@@ -1,0 +1,45 @@
+"""A device that floods is throttled and counted; the others are unaffected."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gridsense.app import App
+from gridsense.config import GridsenseConfig, LimitsConfig, StoreConfig
+from gridsense.model.envelopes import Kind
+from ingest.contract import InboundMessage
+from ingest.gauge_codec import Sample, encode_json
+
+FLOODER, QUIET = ("rg-012001001-1", "110102012001001"), ("rg-012001002-1", "110102012001002")
+
+
+def msg(device: tuple[str, str], ts: datetime, arrived: datetime) -> InboundMessage:
+    dev, grid = device
+    payload = encode_json(Sample(dev, Kind.RAIN, ts, "amount", 0.1))
+    return InboundMessage(f"city/{grid[:6]}/{grid}/rain/{dev}", payload, arrived)
+
+
+def test_a_flooding_device_is_throttled_and_the_others_are_not(tmp_path: Path) -> None:
+    cfg = GridsenseConfig(
+        store=StoreConfig(path=tmp_path / "s.db"),
+        limits=LimitsConfig(device_msgs_per_min=60, device_burst=10),
+    )
+    app = App(cfg)
+    now = datetime.now(UTC)
+    start = now - timedelta(minutes=30)
+    # Within one second of arrival: the flooder sends 100 readings, the quiet gauge 5.
+    batch = [msg(FLOODER, start + timedelta(seconds=i), now + timedelta(milliseconds=i)) for i in range(100)]
+    batch += [msg(QUIET, start + timedelta(seconds=i), now + timedelta(milliseconds=i)) for i in range(5)]
+    out = app.pipeline.handle(batch)
+    limited = [d for d in out.dead_letters if d.reason == "rate_limited"]
+    assert len(limited) == 90  # a burst of 10 passes
+    assert {d.device_id for d in limited} == {FLOODER[0]}
+    assert out.readings == 15  # 10 from the flooder, all 5 from the quiet gauge
+    # A minute later the flooder has its tokens back.
+    later = [
+        msg(FLOODER, start + timedelta(seconds=200 + i), now + timedelta(seconds=60 + i)) for i in range(3)
+    ]
+    assert app.pipeline.handle(later).readings == 3
+    stored = app.conn.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason").fetchall()
+    assert stored == [("rate_limited", 90)]
