@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class TopicScheme:
             raise ValueError(f"invalid topic root {root!r}")
         self.root = root
         self._prefix = root + "/"
+        # Topics repeat (one per device): remember the parsed ones, up to a city's fleet.
+        self.parse = functools.lru_cache(maxsize=1 << 18)(self._parse)  # type: ignore[method-assign]
 
     @property
     def subscription(self) -> str:
@@ -47,6 +50,10 @@ class TopicScheme:
         return f"{self.root}/{grid_code[:6]}/{grid_code}/{Kind(kind).value}/{device_id}"
 
     def parse(self, topic: str) -> Topic:
+        """Parse a device topic; raise ``Rejected('bad_topic')`` if it is not one."""
+        return self._parse(topic)
+
+    def _parse(self, topic: str) -> Topic:
         if not topic.startswith(self._prefix):
             raise Rejected("bad_topic", f"{topic!r} is not under {self.root!r}")
         parts = topic[len(self._prefix) :].split("/")
