@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from bridge.case_builder import CaseBuilder
 from bridge.outbox import CaseOutbox
@@ -79,6 +80,8 @@ class GaugePipeline:
         self._max_future = timedelta(seconds=cfg.limits.max_future_s)
         self._rate_limit = DeviceRateLimit(cfg.limits.device_msgs_per_min, cfg.limits.device_burst)
         self.stopping = threading.Event()
+        #: How often a write found the disk (or the store's size limit) full: the metric.
+        self.store_full_events = 0
 
     def restore(self) -> int:
         """Rebuild in-memory state from the store after a (re)start; return readings replayed."""
@@ -125,7 +128,7 @@ class GaugePipeline:
                     self._queue(change)
         except sqlite3.Error as exc:
             self._book.discard_changes()
-            raise Fatal(f"state store write failed during tick: {exc}") from exc
+            self._store_full_or_fatal(exc)
         self._log_changes(changes)
 
     def _shared_txn(self) -> AbstractContextManager[object]:
@@ -142,7 +145,7 @@ class GaugePipeline:
 
     def _decode(self, msg: InboundMessage, now: datetime) -> list[Reading]:
         topic = self._scheme.parse(msg.topic)
-        self._rate_limit.take(topic.device_id, msg.received_at.timestamp())
+        self._rate_limit.take(topic.device_id, time.monotonic())  # immune to wall-clock steps
         if topic.kind not in GAUGE_KINDS:
             handler = self._handlers.get(topic.kind)
             if handler is None:
@@ -242,11 +245,28 @@ class GaugePipeline:
                 self._deadletters.add(out.dead_letters)
         except sqlite3.Error as exc:
             self._book.discard_changes()
-            raise Fatal(f"state store write failed, in-memory rule state is now unreliable: {exc}") from exc
+            self._store_full_or_fatal(exc)
         self._log_changes(changes)
         if self.on_commit is not None:
             self.on_commit(fresh, changes)
         return out
+
+    def _store_full_or_fatal(self, exc: sqlite3.Error) -> NoReturn:
+        """A full disk holds acks back until space returns; any other store error is fatal.
+
+        The rolled-back batch may have moved in-memory state (windows, counters, incidents):
+        it is rebuilt from the store before the batch is tried again.
+        """
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+            self.store_full_events += 1
+            log.error(
+                "state store is full (%s): not acknowledging; the broker keeps the messages"
+                " and the batch is retried when space returns",
+                exc,
+            )
+            self.restore()
+            raise Retryable(f"state store full: {exc}", 2.0) from exc
+        raise Fatal(f"state store write failed, in-memory rule state is now unreliable: {exc}") from exc
 
     def _log_changes(self, changes: list[IncidentChange]) -> None:
         for change in changes:

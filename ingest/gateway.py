@@ -175,6 +175,8 @@ class MqttGateway:
         assert self._on_idle is not None
         try:
             self._on_idle()
+        except Retryable as exc:  # e.g. the store is full: the timed work waits for the next turn
+            log.warning("timed rule work postponed: %s", exc)
         except Exception as exc:
             log.critical("fatal error in timed rule work: %r", exc, exc_info=True)
             self.fatal = exc

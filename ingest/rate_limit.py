@@ -1,7 +1,8 @@
 """DeviceRateLimit: a token bucket per device, so one flooding device cannot starve the rest.
 
 Messages over a device's rate are dead-lettered as ``rate_limited`` (and so acknowledged
-and counted); every other device's messages flow as before. Time is the arrival time.
+and counted); every other device's messages flow as before. Time is a monotonic clock,
+so a wall-clock step can neither throttle a device nor release a flood.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class DeviceRateLimit:
     def take(self, device_id: str, now_s: float) -> None:
         """Spend one token, or raise ``Rejected('rate_limited')``."""
         tokens, at = self._buckets.get(device_id, (self._burst, now_s))
-        tokens = min(self._burst, tokens + (now_s - at) * self._rate)
+        tokens = min(self._burst, tokens + max(0.0, now_s - at) * self._rate)
         if tokens < 1.0:
             self._buckets[device_id] = (tokens, now_s)
             raise Rejected(
