@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 from bridge.case_builder import CaseBuilder
 from bridge.delivery import CaseDelivery
-from bridge.factory import build_adapter, open_outbox
+from bridge.factory import build_adapter, build_webhook, open_outbox
 from bridge.pg_outbox import PgCaseOutbox
 from bridge.status_sync import SqliteIncidents
+from bridge.webhook import StatusWebhook
 from detectors.corroboration import GaugeCorroboration
 from detectors.handler import CameraHandler
 from detectors.registry import CameraRegistry
@@ -24,6 +25,9 @@ from gridsense.config import GridsenseConfig
 from gridsense.model.catalog import Catalog
 from gridsense.model.registry import DeviceRegistry, GridRegistry
 from gridsense.model.worktime import WorkCalendar
+from gridsense.ops.app import create_ops_app
+from gridsense.ops.server import OpsServer
+from gridsense.ops.source import AppSource
 from gridsense.pipeline import GaugePipeline
 from ingest.contract import KindHandler
 from ingest.gateway import MqttGateway
@@ -121,6 +125,8 @@ class App:
             shared = open_outbox(b.outbox, self.conn, b.timeout_s)
             assert isinstance(shared, PgCaseOutbox)
             self.pipeline.shared_outbox = shared
+        self.ops: OpsServer | None = None
+        self.webhook: StatusWebhook | None = None
         self.forwarder: InfluxForwarder | None = None
         if isinstance(cfg.sink, InfluxSinkConfig):
             self.forwarder = InfluxForwarder(
@@ -137,6 +143,29 @@ class App:
             )
         return handlers
 
+    def _start_ops(self) -> None:
+        """The operations page, /metrics, /healthz, /readyz, and the status webhook if configured."""
+        ops_cfg = self.cfg.ops
+        if ops_cfg.evidence_dir is None and self.registries.cameras is not None:
+            ops_cfg = ops_cfg.model_copy(
+                update={
+                    "evidence_dir": self.cfg.cameras.evidence_dir,
+                    "evidence_url_base": self.cfg.cameras.evidence_url_base,
+                }
+            )
+        routers = []
+        if self.cfg.bridge.webhook is not None:
+            router, self.webhook = build_webhook(
+                self.cfg.bridge.webhook,
+                open_outbox(self.cfg.bridge.outbox, db.connect(self.cfg.store.path, create=False), 10.0),
+                self.cfg.bridge.status_sync,
+                calendar=self.registries.calendar,
+            )
+            routers.append(router)
+        app = create_ops_app(AppSource(self, ops_cfg), ops_cfg, routers)
+        self.ops = OpsServer(app, ops_cfg.host, ops_cfg.port).start()
+        log.info("operations page at %s", self.ops.url)
+
     def start(self) -> None:
         replayed = self.pipeline.restore()
         log.info(
@@ -144,12 +173,16 @@ class App:
             replayed,
             self.pipeline.open_incidents,
         )
+        if self.cfg.ops.enabled:
+            self._start_ops()
         self.delivery.start()
         if self.forwarder is not None:
             self.forwarder.start()
         self.gateway.start()
 
     def stop(self) -> None:
+        if self.ops is not None:
+            self.ops.stop()
         self.pipeline.stopping.set()
         self.gateway.stop()
         self.delivery.stop()

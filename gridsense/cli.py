@@ -13,6 +13,7 @@ from pathlib import Path
 from bridge.cli import register as register_bridge
 from detectors.cli import register as register_cameras
 from gridsense.errors import ConfigError
+from gridsense.ops.cli import register as register_ops
 from rules.assets.cli import register as register_assets
 
 
@@ -123,20 +124,6 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cases(args: argparse.Namespace) -> int:
-    from gridsense.config import load_config
-
-    cfg = load_config(Path(args.config))
-    conn = sqlite3.connect(f"file:{cfg.store.path}?mode=ro", uri=True)
-    for row in conn.execute(
-        "SELECT case_key, platform_case_id, grid_code, category_code, status, deadline, title"
-        " FROM cases ORDER BY filed_at DESC LIMIT ?",
-        (args.limit,),
-    ):
-        print("  ".join(str(x) for x in row))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridsense", description=__doc__)
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -184,13 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--limit", type=int, default=50)
     dl.set_defaults(func=cmd_deadletters)
 
-    cases = sub.add_parser("cases", help="list cases filed by this pipeline")
-    cases.add_argument("--config", required=True)
-    cases.add_argument("--limit", type=int, default=50)
-    cases.set_defaults(func=cmd_cases)
     register_assets(sub)
     register_bridge(sub)
     register_cameras(sub)
+    register_ops(sub)
     return p
 
 

@@ -24,6 +24,7 @@ from detectors.config import CameraConfig
 from gridsense.model.case import Source
 from gridsense.model.geo import CRS
 from gridsense.model.tables import load_yaml_model
+from gridsense.ops.config import OpsConfig
 from ingest.influx_sink import InfluxSinkConfig
 from rules.assets.config import AssetConfig
 
@@ -198,6 +199,7 @@ class GridsenseConfig(_Section):
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)
     assets: AssetConfig = Field(default_factory=AssetConfig, description="QR-tagged city assets")
     cameras: CameraConfig = Field(default_factory=CameraConfig, description="street camera detectors")
+    ops: OpsConfig = Field(default_factory=OpsConfig, description="the operations page, /metrics, /healthz")
 
 
 def load_config(path: Path) -> GridsenseConfig:
@@ -227,6 +229,9 @@ def _resolve_paths(cfg: GridsenseConfig, base: Path) -> GridsenseConfig:
             ),
             "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),
             "assets": cfg.assets.resolved(base),
+            "ops": cfg.ops.model_copy(
+                update={"evidence_dir": fix(cfg.ops.evidence_dir) if cfg.ops.evidence_dir else None}
+            ),
             "cameras": cfg.cameras.model_copy(
                 update={"registry": fix(cfg.cameras.registry), "evidence_dir": fix(cfg.cameras.evidence_dir)}
             ),

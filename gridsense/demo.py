@@ -23,6 +23,7 @@ from gridsense.embedded_broker import (
 from gridsense.model.case import CaseUpdate
 from gridsense.model.envelopes import Kind
 from gridsense.model.registry import DeviceRegistry
+from gridsense.ops.config import OpsConfig
 from ingest.topics import TopicScheme
 from simulators.platform import PlatformConfig, PlatformServer, WorkflowConfig
 from simulators.publisher import MqttPublisher
@@ -66,6 +67,7 @@ def run_demo(minutes: int = 90, out: Callable[[str], None] = print, workdir: Pat
         ),
         store=StoreConfig(path=work / "gridsense.db"),
         bridge=BridgeConfig(url=platform.url, status_poll_s=1.0, poll_interval_s=0.2),
+        ops=OpsConfig(enabled=True, port=0),
     )
     registries = load_registries(cfg)
     app = App(cfg, registries)
@@ -73,6 +75,8 @@ def run_demo(minutes: int = 90, out: Callable[[str], None] = print, workdir: Pat
     if not app.gateway.wait_connected(15):
         out("the pipeline could not connect to the embedded broker")
         return 1
+    if app.ops is not None:
+        out(f"ops page    {app.ops.url}/  (live while the demo runs)")
     n_grids, n_devices = len(registries.grids), len(registries.devices)
     out(f"pipeline    store {cfg.store.path}; {n_grids} grids, {n_devices} devices")
     try:

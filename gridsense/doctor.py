@@ -60,7 +60,7 @@ def check_registries(cfg: GridsenseConfig) -> list[Finding]:
 
     try:
         reg = load_registries(cfg)
-    except GridsenseError as exc:
+    except (GridsenseError, OSError) as exc:
         return [Finding("registry", "fail", str(exc), "correct the file and line named above")]
     return [
         Finding(

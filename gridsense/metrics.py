@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gridsense.ops.incidents import open_incidents_sql
 from gridsense.ops.source import LiveCounters, OpsSource
 
 log = logging.getLogger("gridsense.metrics")
@@ -72,13 +74,23 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "gridsense_incident_changes", "counter", "Incident changes (opened, raised, updated, cleared)"
     ),
-    MetricSpec("gridsense_incidents_open", "gauge", "Open incidents in the store", ("category", "rule")),
+    MetricSpec(
+        "gridsense_incidents_open",
+        "gauge",
+        "Open incidents of every stage (rules, cameras, assets) by case category, rule and source",
+        ("category", "rule", "source"),
+    ),
     MetricSpec(
         "gridsense_last_reading_timestamp_seconds", "gauge", "Time stamp of the newest stored reading"
     ),
     # --- bridge -------------------------------------------------------------------------
     MetricSpec("gridsense_cases_queued", "counter", "Cases and case updates queued in the outbox"),
-    MetricSpec("gridsense_cases_open", "gauge", "Cases the platform has not closed or voided"),
+    MetricSpec(
+        "gridsense_cases_open",
+        "gauge",
+        "Cases the platform has not closed or voided, by case category and source",
+        ("category", "source"),
+    ),
     MetricSpec("gridsense_outbox_depth", "gauge", "Outbox messages waiting for delivery"),
     MetricSpec(
         "gridsense_outbox_rejected", "gauge", "Outbox messages the platform rejected (need an operator)"
@@ -103,7 +115,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("gridsense_status_poll_errors", "counter", "Case status polls that failed"),
     # --- storage ------------------------------------------------------------------------
     MetricSpec("gridsense_store_bytes", "gauge", "Size of the SQLite state store (database and WAL files)"),
-    MetricSpec("gridsense_spool_bytes", "gauge", "Size of the local spool (0 until a spool exists)"),
+    MetricSpec(
+        "gridsense_spool_bytes",
+        "gauge",
+        "Size of the local InfluxDB spool in bytes, when the pipeline reports it (else 0)",
+    ),
+    MetricSpec("gridsense_spool_rows", "gauge", "Readings waiting in the local InfluxDB spool"),
     MetricSpec("gridsense_store_readable", "gauge", "1 if the last scrape could read the state store"),
     # --- latency (observed in place) ------------------------------------------------------
     MetricSpec(
@@ -165,17 +182,20 @@ class PipelineCollector(Collector):
         try:
             with self._source.read() as conn:
                 incidents = conn.execute(
-                    "SELECT category_ref, rule_id, COUNT(*) FROM incidents WHERE closed_at IS NULL"
-                    " GROUP BY category_ref, rule_id"
+                    f"SELECT category_ref, rule_id, source, COUNT(*) FROM ({open_incidents_sql(conn)})"
+                    " GROUP BY category_ref, rule_id, source"
                 ).fetchall()
                 pending, oldest = conn.execute(
                     "SELECT COUNT(*), MIN(created_ms) FROM outbox WHERE status = 'pending'"
                 ).fetchone()
                 (rejected,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'rejected'").fetchone()
-                (open_cases,) = conn.execute(
-                    "SELECT COUNT(*) FROM cases WHERE status NOT IN ('结案', '作废', 'rejected')"
-                ).fetchone()
+                open_cases = conn.execute(
+                    "SELECT c.category_code, coalesce(json_extract(o.body, '$.source'), 'unknown'), COUNT(*)"
+                    " FROM cases c LEFT JOIN outbox o ON o.message_key = c.case_key"
+                    " WHERE c.status NOT IN ('结案', '作废', 'rejected') GROUP BY 1, 2"
+                ).fetchall()
                 (newest,) = conn.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
+                spool = _spool_rows(conn)
         except Exception as exc:  # a scrape must answer even when the store cannot be read
             log.warning("metrics: state store not readable: %s", exc)
             readable.add_metric([], 0.0)
@@ -184,16 +204,33 @@ class PipelineCollector(Collector):
         readable.add_metric([], 1.0)
         yield readable
         inc = _gauge("gridsense_incidents_open")
-        for category, rule, n in incidents:
-            inc.add_metric([category, rule], float(n))
+        for category, rule, source, n in incidents:
+            inc.add_metric([category, rule, source], float(n))
         yield inc
         yield _gauge("gridsense_outbox_depth", float(pending))
         yield _gauge("gridsense_outbox_rejected", float(rejected))
         age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
         yield _gauge("gridsense_outbox_oldest_pending_age_seconds", age)
-        yield _gauge("gridsense_cases_open", float(open_cases))
+        cases = _gauge("gridsense_cases_open")
+        for category, source, n in open_cases:
+            cases.add_metric([category, source], float(n))
+        yield cases
         if newest is not None:
             yield _gauge("gridsense_last_reading_timestamp_seconds", newest / 1000)
+        if spool is not None:
+            yield _gauge("gridsense_spool_rows", float(spool))
+
+
+def _spool_rows(conn: sqlite3.Connection) -> int | None:
+    """Rows in ``influx_spool`` (None without one). The forwarder deletes from the head in
+    order, so the span of ``seq`` is the count, read in O(1) where COUNT(*) would scan."""
+    if (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'influx_spool'").fetchone()
+        is None
+    ):
+        return None
+    lo, hi = conn.execute("SELECT MIN(seq), MAX(seq) FROM influx_spool").fetchone()
+    return 0 if lo is None else int(hi - lo + 1)
 
 
 def _size(path: str) -> int:

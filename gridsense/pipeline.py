@@ -22,6 +22,7 @@ from bridge.outbox import CaseOutbox
 from bridge.pg_outbox import PgCaseOutbox
 from gridsense.config import GridsenseConfig
 from gridsense.errors import Fatal, Rejected, Retryable
+from gridsense.metrics import DETECTOR_LATENCY_SECONDS
 from gridsense.model.envelopes import GAUGE_KINDS, Kind, Reading
 from gridsense.model.incident import IncidentChange
 from gridsense.txn import transaction
@@ -153,7 +154,8 @@ class GaugePipeline:
                     "unsupported_kind", f"{topic.kind} messages are not configured in this pipeline"
                 )
             self._kinds_seen.add(topic.kind)
-            self._prepared.setdefault(topic.kind, []).append(handler.prepare(msg, topic, now))
+            with DETECTOR_LATENCY_SECONDS.labels(detector=topic.kind.value).time():
+                self._prepared.setdefault(topic.kind, []).append(handler.prepare(msg, topic, now))
             return []
         if len(msg.payload) > self._cfg.limits.max_gauge_bytes:
             raise Rejected(

@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 
 from gridsense.config import MqttConfig
 from gridsense.errors import Retryable
+from gridsense.metrics import ACK_LATENCY_SECONDS
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter
 from ingest.topics import TopicScheme
@@ -209,6 +210,9 @@ class MqttGateway:
                 continue
             self._client.ack(m.mid, m.qos)
             self.counters["acked"] += 1
+        now = datetime.now(UTC)
+        for m in batch:  # receive → ack, what backpressure and batching cost each message
+            ACK_LATENCY_SECONDS.observe((now - m.received_at).total_seconds())
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.counters["readings"] += outcome.readings

@@ -2,43 +2,39 @@
 
 Pages: ``/`` (the wall), ``/grid/<code>`` and ``/case/<key>`` (the wall with that detail
 open; 404 page for an unknown id). Fragments under ``/frag/`` are what the script swaps
-in; ``/api/events`` is the server-sent event stream; ``/api/state`` the same snapshot once.
-``/evidence/<path>`` serves snapshot images from the evidence folder and nothing else.
+in. The data API, the event stream, evidence files, probes and /metrics are in
+``gridsense.ops.api``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from gridsense.metrics import metrics_registry
 from gridsense.model.registry import Device
+from gridsense.ops.api import NO_STORE, data_router, probes_router
 from gridsense.ops.assets import assets_panel
-from gridsense.ops.cases import CaseView, case_detail, case_list, case_updates, get_case, list_cases
+from gridsense.ops.cases import case_detail, case_list, case_updates, get_case, list_cases
 from gridsense.ops.config import OpsConfig
-from gridsense.ops.evidence import IMAGE_TYPES, resolve_evidence
 from gridsense.ops.feed import OpsFeed
 from gridsense.ops.grid_detail import grid_detail
 from gridsense.ops.gridmap import build_map
 from gridsense.ops.health import health_panel
 from gridsense.ops.html import Safe, esc
 from gridsense.ops.page import CSP, error_page, hint, not_found, shell
-from gridsense.ops.rain import gauge_rain, now_ms, rain_panel
+from gridsense.ops.rain import rain_panel
 from gridsense.ops.source import OpsSource
 
 log = logging.getLogger("gridsense.ops")
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _static_dir() -> str:
@@ -56,7 +52,6 @@ def create_ops_app(
     by_grid: dict[str, list[Device]] = {}
     for dev in source.devices:
         by_grid.setdefault(dev.grid_code, []).append(dev)
-    registry = metrics_registry(source)
     live = source.live() is not None
 
     @asynccontextmanager
@@ -81,12 +76,12 @@ def create_ops_app(
         return HTMLResponse(
             body,
             status_code=status,
-            headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", **_NO_STORE},
+            headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", **NO_STORE},
         )
 
     def fragment(body: Safe, status: int = 200) -> HTMLResponse:
         return HTMLResponse(
-            str(body), status_code=status, headers={"X-Content-Type-Options": "nosniff", **_NO_STORE}
+            str(body), status_code=status, headers={"X-Content-Type-Options": "nosniff", **NO_STORE}
         )
 
     # --- rendering helpers (run in the thread pool: they read SQLite) ---------------------
@@ -128,7 +123,7 @@ def create_ops_app(
 
     def render_assets() -> Safe:
         with source.read() as conn:
-            return assets_panel(conn)
+            return assets_panel(conn, source.assets_enabled)
 
     def wall(grid: str | None = None, case: str | None = None, detail: Safe | None = None) -> str:
         snap = feed.snapshot
@@ -201,84 +196,8 @@ def create_ops_app(
     def frag_assets() -> HTMLResponse:
         return fragment(render_assets())
 
-    # --- data -----------------------------------------------------------------------------
-
-    @app.get("/api/state")
-    def api_state() -> Response:
-        return Response(feed.snapshot.event(with_map=True), media_type="application/json", headers=_NO_STORE)
-
-    @app.get("/api/events")
-    async def api_events() -> StreamingResponse:
-        return StreamingResponse(
-            _events(feed),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
-
-    @app.get("/api/cases")
-    def api_cases(limit: int = 50, grid: str | None = None) -> JSONResponse:
-        with source.read() as conn:
-            cases = list_cases(conn, min(max(limit, 1), 1000), grid)
-        return JSONResponse([_case_json(c) for c in cases], headers=_NO_STORE)
-
-    @app.get("/api/cases/{key}")
-    def api_case(key: str) -> JSONResponse:
-        with source.read() as conn:
-            c = get_case(conn, key)
-            ups = case_updates(conn, c.case_key) if c else []
-        if c is None:
-            return JSONResponse({"error": f"no case {key}"}, status_code=404)
-        doc = _case_json(c)
-        doc["body"] = c.body
-        doc["updates"] = [vars(u) for u in ups]
-        return JSONResponse(doc, headers=_NO_STORE)
-
-    @app.get("/api/gauges/{device_id}/rain")
-    def api_rain(device_id: str) -> JSONResponse:
-        if source.devices.get(device_id) is None:
-            return JSONResponse({"error": f"no device {device_id}"}, status_code=404)
-        with source.read() as conn:
-            g = gauge_rain(conn, device_id, now_ms())
-        return JSONResponse(
-            {
-                "device_id": device_id,
-                "totals_mm": {f"{h}h": v for h, v in g.totals.items()},
-                "bucket_s": g.bucket_s,
-                "bars": g.bars,
-                "last_ms": g.last_ms,
-            },
-            headers=_NO_STORE,
-        )
-
-    @app.get("/evidence/{rel:path}")
-    def evidence(rel: str) -> Response:
-        root = source.evidence_dir
-        path = resolve_evidence(root, rel) if root is not None else None
-        if path is None:
-            return JSONResponse({"error": "no such evidence file"}, status_code=404)
-        return FileResponse(
-            path, media_type=IMAGE_TYPES[path.suffix.lower()], headers={"X-Content-Type-Options": "nosniff"}
-        )
-
-    # --- probes and metrics -----------------------------------------------------------------
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, bool]:
-        return {"ok": True}
-
-    @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        checks = source.readiness()
-        ready = all(c.ok for c in checks)
-        return JSONResponse(
-            {"ready": ready, "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}},
-            status_code=200 if ready else 503,
-            headers=_NO_STORE,
-        )
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    app.include_router(data_router(source, feed))
+    app.include_router(probes_router(source, metrics_registry(source)))
 
     # --- errors: pages get a page, the API gets JSON, nobody gets a stack trace ------------
 
@@ -300,47 +219,7 @@ def create_ops_app(
 
 
 def _wants_page(request: Request) -> bool:
-    path = request.url.path
-    return not path.startswith(("/api/", "/frag/", "/evidence/", "/static/", "/metrics"))
-
-
-def _case_json(c: CaseView) -> dict[str, Any]:
-    return {
-        "case_key": c.case_key,
-        "platform_case_id": c.platform_case_id,
-        "grid_code": c.grid_code,
-        "category_code": c.category_code,
-        "category_name": c.category_name,
-        "title": c.title,
-        "level": c.level,
-        "status": c.status,
-        "status_code": c.status_code,
-        "filed_at": c.filed_at,
-        "deadline": c.deadline,
-        "outbox_status": c.outbox_status,
-        "attempts": c.attempts,
-        "last_error": c.last_error,
-    }
-
-
-async def _events(feed: OpsFeed) -> AsyncIterator[str]:
-    """The SSE stream: a snapshot whenever it changes, a comment every 15 s to keep proxies open."""
-    yield "retry: 2000\n\n"
-    sent_version = -1
-    sent_map = -1
-    idle = 0.0
-    while not feed.closed.is_set():
-        snap = feed.snapshot
-        if snap.version != sent_version:
-            with_map = snap.map_version != sent_map
-            yield f"id: {snap.version}\nevent: state\ndata: {snap.event(with_map)}\n\n"
-            sent_version = snap.version
-            if with_map and snap.map is not None:
-                sent_map = snap.map_version
-            idle = 0.0
-        elif idle >= 15.0:
-            yield ": keep-alive\n\n"
-            idle = 0.0
-        # A client that goes away cancels this generator (StreamingResponse listens for it).
-        await asyncio.sleep(0.25)
-        idle += 0.25
+    """A browser asking for a page gets an HTML error page; every other client gets JSON."""
+    if request.url.path.startswith(("/api/", "/frag/", "/evidence/", "/static/", "/metrics")):
+        return False
+    return "text/html" in request.headers.get("accept", "")

@@ -1,7 +1,8 @@
 """The assets panel: overdue inspections and recent QR scans, when the asset stage is set up.
 
-The asset stage's tables (``asset_incidents``, ``asset_pings``) exist only once it has run;
-until then the panel says "not configured" instead of failing.
+The asset stage's tables (``asset_incidents``, ``asset_pings``) may be missing from an
+older store, and the stage may be switched off: the panel then says "not configured"
+instead of failing.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def has_tables(conn: sqlite3.Connection, *names: str) -> bool:
     return int(n) == len(names)
 
 
-def overdue(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, str]]:
-    """(asset id, since, what) of open overdue-inspection incidents, oldest first."""
+def overdue(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, str, str]]:
+    """(asset id, since, what, grid) of open overdue-inspection incidents, oldest first."""
     rows = conn.execute(
         "SELECT subject, updated_at, body FROM asset_incidents WHERE rule_id = ? AND closed_at IS NULL"
         " ORDER BY updated_at LIMIT ?",
@@ -33,10 +34,11 @@ def overdue(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, s
     out = []
     for subject, updated, body in rows:
         try:
-            summary = str(json.loads(body).get("summary_zh") or "")
+            doc = json.loads(body)
+            summary, grid = str(doc.get("summary_zh") or ""), str(doc.get("grid_code") or "")
         except (ValueError, AttributeError):
-            summary = ""
-        out.append((subject, updated, summary))
+            summary, grid = "", ""
+        out.append((subject, updated, summary, grid))
     return out
 
 
@@ -49,9 +51,11 @@ def recent_scans(conn: sqlite3.Connection, limit: int = 15) -> list[tuple[int, s
     return [(a, m, c, t, f) for a, m, c, t, f in rows]
 
 
-def assets_panel(conn: sqlite3.Connection) -> Safe:
+def assets_panel(conn: sqlite3.Connection, enabled: bool = True) -> Safe:
+    if not enabled:
+        return el("p", "assets: not configured (no asset registry in the config)", class_="empty")
     if not has_tables(conn, "asset_incidents", "asset_pings"):
-        return el("p", "assets: not configured (the asset stage has not run on this store)", class_="empty")
+        return el("p", "assets: not configured (this store has no asset tables)", class_="empty")
     late = overdue(conn)
     scans = recent_scans(conn)
     return join(
@@ -62,8 +66,14 @@ def assets_panel(conn: sqlite3.Connection) -> Safe:
                 el(
                     "tbody",
                     [
-                        el("tr", el("td", a), el("td", s), el("td", local(t), class_="muted"))
-                        for a, t, s in late
+                        el(
+                            "tr",
+                            el("td", a),
+                            el("td", el("a", g[-6:], href=f"/grid/{g}", data_grid=g) if g else "—"),
+                            el("td", s),
+                            el("td", local(t), class_="muted"),
+                        )
+                        for a, t, s, g in late
                     ],
                 ),
                 class_="tbl",

@@ -12,7 +12,10 @@ class OpsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(default=True, description="serve the operations page with the pipeline")
+    enabled: bool = Field(
+        default=False,
+        description="serve the operations page with the pipeline (the demo and compose turn it on)",
+    )
     host: str = Field(
         default="127.0.0.1",
         description="address to listen on; 0.0.0.0 in a container (the page has no login: keep it internal)",

@@ -23,6 +23,7 @@ from gridsense.ops.assets import has_tables
 from gridsense.ops.config import OpsConfig
 from gridsense.ops.fmt import parse_time
 from gridsense.ops.gridmap import GridMap, MapState, map_state
+from gridsense.ops.incidents import open_incidents
 from gridsense.ops.rain import RecentData, now_ms, recent_data
 from gridsense.ops.source import OpsSource, ro_connect
 
@@ -88,8 +89,18 @@ class OpsFeed:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Poll once now (the first page is then complete), then keep polling in a thread."""
         if self._thread is not None:
             return
+        try:
+            conn = ro_connect(self._source.store_path)
+            try:
+                self.poll(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.errors += 1
+            log.warning("ops feed could not read the store at start: %s", exc)
         self._thread = threading.Thread(target=self._run, name="ops-feed", daemon=True)
         self._thread.start()
 
@@ -106,6 +117,8 @@ class OpsFeed:
             try:
                 if conn is None:
                     conn = ro_connect(self._source.store_path)
+                    # data_version counts per connection: a new one compares with nothing.
+                    self._data_version = None
                 self.poll(conn)
             except sqlite3.Error as exc:
                 # The store may be mid-checkpoint or briefly locked: say so, reopen, go on.
@@ -183,6 +196,12 @@ class OpsFeed:
             ),
             "deadletters": tuple(one("SELECT MAX(id) FROM dead_letters").fetchone()),
         }
+        if has_tables(conn, "camera_tracks"):
+            fps["incidents"] += tuple(
+                one(
+                    "SELECT COUNT(*), SUM(hits), MAX(reported) FROM camera_tracks WHERE state = 'open'"
+                ).fetchone()
+            )
         if has_tables(conn, "asset_incidents", "asset_pings"):
             fps["assets"] = (
                 *one("SELECT MAX(id) FROM asset_pings").fetchone(),
@@ -201,10 +220,8 @@ class OpsFeed:
         for (deadline,) in open_cases:
             ts = parse_time(deadline)
             overdue += ts is not None and ts < now
-        (incidents,) = conn.execute("SELECT COUNT(*) FROM incidents WHERE closed_at IS NULL").fetchone()
-        (silent,) = conn.execute(
-            "SELECT COUNT(*) FROM incidents WHERE closed_at IS NULL AND rule_id LIKE '%\\_silent' ESCAPE '\\'"
-        ).fetchone()
+        incidents = open_incidents(conn)
+        silent = sum(i.rule_id.endswith("_silent") for i in incidents)
         (pending,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()
         (rejected,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'rejected'").fetchone()
         (newest,) = conn.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
@@ -212,7 +229,7 @@ class OpsFeed:
         return {
             "open_cases": len(open_cases),
             "overdue_cases": overdue,
-            "open_incidents": incidents,
+            "open_incidents": len(incidents),
             "silent_devices": silent,
             "outbox_pending": pending,
             "outbox_rejected": rejected,

@@ -9,6 +9,7 @@ from gridsense.model.registry import Device, Grid
 from gridsense.ops.cases import case_list, list_cases
 from gridsense.ops.fmt import level_chip, local
 from gridsense.ops.html import Safe, el
+from gridsense.ops.incidents import open_incidents
 
 _UNIT = {"rain": "mm", "snow": "cm", "water": "cm"}
 
@@ -29,12 +30,9 @@ def _device_issues(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = conn.execute(
-        f"SELECT subject, rule_id FROM incidents WHERE closed_at IS NULL AND subject IN ({marks})", ids
-    )
     issues: dict[str, str] = {}
-    for subject, rule in rows:
-        issues[subject] = "silent" if rule.endswith("_silent") else rule
+    for inc in open_incidents(conn, f"subject IN ({marks})", tuple(ids)):
+        issues[inc.subject] = "silent" if inc.rule_id.endswith("_silent") else inc.rule_id
     dead = conn.execute(
         f"SELECT device_id, COUNT(*) FROM dead_letters WHERE device_id IN ({marks}) GROUP BY device_id", ids
     )
@@ -71,21 +69,16 @@ def grid_detail(
                 class_="dev-row",
             )
         )
-    incidents = conn.execute(
-        "SELECT rule_id, subject, level, opened_at, peak_value, unit FROM incidents"
-        " WHERE grid_code = ? AND closed_at IS NULL ORDER BY opened_at",
-        (grid.grid_code,),
-    ).fetchall()
     inc_rows = [
         el(
             "tr",
-            el("td", level_chip(lv)),
-            el("td", rule),
-            el("td", subject),
-            el("td", f"{peak:g} {unit}", class_="num"),
-            el("td", local(opened), class_="muted"),
+            el("td", level_chip(i.level)),
+            el("td", i.rule_id, title=i.summary),
+            el("td", i.subject),
+            el("td", f"{i.peak:g} {i.unit}", class_="num"),
+            el("td", local(i.opened_at), class_="muted"),
         )
-        for rule, subject, lv, opened, peak, unit in incidents
+        for i in open_incidents(conn, "grid_code = ?", (grid.grid_code,))
     ]
     cases = list_cases(conn, limit=20, grid_code=grid.grid_code)
     facts = el(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from gridsense.model.registry import Grid, GridRegistry
 from gridsense.ops.cases import open_case_grids
 from gridsense.ops.html import Safe, el, join
+from gridsense.ops.incidents import open_incidents
 from gridsense.ops.rain import RecentData
 
 #: State per grid: index into this tuple; a grid with an open case uses the upper-case letter.
@@ -58,6 +59,11 @@ class Projection:
     def xy(self, lat: float, lon: float) -> tuple[int, int]:
         return round((lon - self.min_lon) * self.kx * self.scale), round((self.max_lat - lat) * self.scale)
 
+    def ring(self, ring: tuple[tuple[float, float], ...]) -> list[tuple[int, int]]:
+        """``xy`` over a ring, with the constants hoisted (35,000 rings are projected at start-up)."""
+        min_lon, max_lat, fx, fy = self.min_lon, self.max_lat, self.kx * self.scale, self.scale
+        return [(round((lo - min_lon) * fx), round((max_lat - la) * fy)) for la, lo in ring]
+
 
 def _ring(grid: Grid) -> tuple[tuple[float, float], ...]:
     if len(grid.polygon) >= 3:
@@ -67,9 +73,8 @@ def _ring(grid: Grid) -> tuple[tuple[float, float], ...]:
     return ((la + h, lo - h), (la + h, lo + h), (la - h, lo + h), (la - h, lo - h))
 
 
-def path_d(ring: tuple[tuple[float, float], ...], proj: Projection) -> str:
+def path_d(pts: list[tuple[int, int]]) -> str:
     """``M x y l dx dy …z`` in integer units: relative steps keep the numbers short."""
-    pts = [proj.xy(la, lo) for la, lo in ring]
     x0, y0 = pts[0]
     steps = []
     px, py = x0, y0
@@ -95,9 +100,10 @@ def build_map(grids: GridRegistry, size: int = 20000) -> GridMap:
     all_grids = list(grids)
     rings = [_ring(g) for g in all_grids]
     proj = Projection.fit([p for r in rings for p in r], size)
+    projected = [proj.ring(r) for r in rings]
     # Grid codes are validated as 15 digits on load, so they need no escaping here.
     paths = "".join(
-        f'<path id="g{g.grid_code}" d="{path_d(r, proj)}"/>' for g, r in zip(all_grids, rings, strict=True)
+        f'<path id="g{g.grid_code}" d="{path_d(r)}"/>' for g, r in zip(all_grids, projected, strict=True)
     )
     streets: dict[str, list[int]] = {}
     for i, g in enumerate(all_grids):
@@ -106,8 +112,8 @@ def build_map(grids: GridRegistry, size: int = 20000) -> GridMap:
         f'<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {proj.width} {proj.height}"'
         f' data-w="{proj.width}" data-h="{proj.height}" preserveAspectRatio="xMidYMid meet"'
         ' role="img" aria-label="grid map">'
-        f"{_street_areas(streets, rings, proj)}"
-        f'<g id="grids">{paths}</g>{_street_labels(streets, all_grids, proj)}</svg>'
+        f"{_street_areas(streets, projected, proj)}"
+        f'<g id="grids">{paths}</g>{_street_labels(streets, all_grids, projected, proj)}</svg>'
     )
     codes = tuple(g.grid_code for g in all_grids)
     return GridMap(codes, {c: i for i, c in enumerate(codes)}, svg, time.perf_counter() - t0)
@@ -135,16 +141,49 @@ def convex_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return lower[:-1] + upper[:-1]
 
 
+def _extremes(points: list[tuple[int, int]], bins: int = 48) -> list[tuple[int, int]]:
+    """The points lowest and highest in each of ``bins`` columns and rows: the hull's candidates."""
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    x0, y0 = min(xs), min(ys)
+    wx = max((max(xs) - x0) / bins, 1e-9)
+    wy = max((max(ys) - y0) / bins, 1e-9)
+    cols: dict[int, list[tuple[int, int]]] = {}
+    rows: dict[int, list[tuple[int, int]]] = {}
+    for p in points:
+        c = cols.setdefault(int((p[0] - x0) / wx), [p, p])
+        if p[1] < c[0][1]:
+            c[0] = p
+        elif p[1] > c[1][1]:
+            c[1] = p
+        r = rows.setdefault(int((p[1] - y0) / wy), [p, p])
+        if p[0] < r[0][0]:
+            r[0] = p
+        elif p[0] > r[1][0]:
+            r[1] = p
+    return [p for pair in (*cols.values(), *rows.values()) for p in pair]
+
+
 def _street_areas(
-    streets: dict[str, list[int]], rings: list[tuple[tuple[float, float], ...]], proj: Projection
+    streets: dict[str, list[int]], projected: list[list[tuple[int, int]]], proj: Projection
 ) -> Safe:
-    """Each street's territory as a faint hull behind its grids (few streets only)."""
+    """Each street's territory as a faint hull behind its grids (few streets only).
+
+    The hull is taken over each grid's bounding box corners: exact for the usual
+    rectangular grids, a little generous for others, and a quarter of the work.
+    """
     if len(streets) > MAX_LABELS:
         return Safe("")
-    pad = max(proj.width, proj.height) / 150
+    pad = max(proj.width, proj.height) / 250
     out = []
     for members in streets.values():
-        hull = convex_hull([proj.xy(la, lo) for i in members for la, lo in rings[i]])
+        corners = []
+        for i in members:
+            xs = [x for x, _ in projected[i]]
+            ys = [y for _, y in projected[i]]
+            x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+            corners += [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        hull = convex_hull(_extremes(corners))
         if len(hull) < 3:
             continue
         cx = sum(x for x, _ in hull) / len(hull)
@@ -157,17 +196,25 @@ def _street_areas(
     return Safe('<g id="streets" aria-hidden="true">' + "".join(out) + "</g>")
 
 
-def _street_labels(streets: dict[str, list[int]], all_grids: list[Grid], proj: Projection) -> Safe:
+def _street_labels(
+    streets: dict[str, list[int]],
+    all_grids: list[Grid],
+    projected: list[list[tuple[int, int]]],
+    proj: Projection,
+) -> Safe:
+    """Street names at their grids' centre, sized to fit the street's width."""
     if len(streets) > MAX_LABELS:
         return Safe("")
-    font = max(proj.width, proj.height) / 45
+    biggest = max(proj.width, proj.height) / 45
     labels = []
     for idx in streets.values():
-        members = [all_grids[i] for i in idx]
-        lat = sum(g.lat for g in members) / len(members)
-        lon = sum(g.lon for g in members) / len(members)
+        xs = [x for i in idx for x, _ in projected[i]]
+        name = all_grids[idx[0]].street_name
+        font = min(biggest, (max(xs) - min(xs)) * 0.8 / max(len(name), 3))
+        lat = sum(all_grids[i].lat for i in idx) / len(idx)
+        lon = sum(all_grids[i].lon for i in idx) / len(idx)
         x, y = proj.xy(lat, lon)
-        labels.append(el("text", members[0].street_name, x=x, y=y, font_size=f"{font:.0f}"))
+        labels.append(el("text", name, x=x, y=y, font_size=f"{max(font, 1):.0f}"))
     return el("g", join(labels), id="labels", aria_hidden="true")
 
 
@@ -190,14 +237,10 @@ def map_state(conn: sqlite3.Connection, gm: GridMap, recent: RecentData) -> MapS
         i = index.get(grid)
         if i is not None:
             state[i] = 1
-    rows = conn.execute(
-        "SELECT grid_code, level FROM incidents WHERE closed_at IS NULL"
-        " AND coalesce(json_extract(state, '$.routing_level'), '') NOT IN ('street', 'district')"
-    )
-    for grid, level in rows:
-        i = index.get(grid)
+    for inc in open_incidents(conn, "coalesce(routing, '') NOT IN ('street', 'district')"):
+        i = index.get(inc.grid_code)
         if i is not None:
-            state[i] = max(state[i], _LEVEL_STATE.get(level, 2))
+            state[i] = max(state[i], _LEVEL_STATE.get(inc.level or "", 2))
     cased = open_case_grids(conn)
     chars = [_PLAIN[s] for s in state]
     for grid in cased:

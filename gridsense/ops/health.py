@@ -1,18 +1,19 @@
 """Device health: silent gauges, cameras in fault, and dead letters per device.
 
 Silent devices are the open staleness incidents (rule ids ending in ``_silent``); cameras
-in fault are open incidents of category ``component:0704`` (视频监控设备).
+in fault are open incidents of category ``component:0704`` (视频监控设备), from whichever
+stage keeps them (``gridsense.ops.incidents``).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 
 from gridsense.model.registry import DeviceRegistry
 from gridsense.ops.fmt import local
 from gridsense.ops.html import Safe, el, join
+from gridsense.ops.incidents import open_incidents
 
 CAMERA_FAULT = "component:0704"
 
@@ -35,27 +36,17 @@ class DeadLetterCount:
 
 
 def silent_devices(conn: sqlite3.Connection) -> list[DeviceIssue]:
-    rows = conn.execute(
-        "SELECT subject, grid_code, rule_id, opened_at, peak_value, unit FROM incidents"
-        " WHERE closed_at IS NULL AND rule_id LIKE '%\\_silent' ESCAPE '\\' ORDER BY opened_at"
-    )
-    return [DeviceIssue(s, g, r, o, f"silent {v:g} {u}") for s, g, r, o, v, u in rows]
+    rows = open_incidents(conn, "rule_id LIKE '%\\_silent' ESCAPE '\\'")
+    return [
+        DeviceIssue(i.subject, i.grid_code, i.rule_id, i.opened_at, f"silent {i.peak:g} {i.unit}")
+        for i in rows
+    ]
 
 
 def camera_faults(conn: sqlite3.Connection) -> list[DeviceIssue]:
-    rows = conn.execute(
-        "SELECT subject, grid_code, rule_id, opened_at, state FROM incidents"
-        " WHERE closed_at IS NULL AND category_ref = ? ORDER BY opened_at",
-        (CAMERA_FAULT,),
-    )
-    out = []
-    for subject, grid, rule, opened, state in rows:
-        try:
-            summary = str(json.loads(state).get("summary_zh") or rule)
-        except (ValueError, AttributeError):
-            summary = rule
-        out.append(DeviceIssue(subject, grid, rule, opened, summary))
-    return out
+    """Open camera faults, whether the rules' table or the camera stage's tracks hold them."""
+    rows = open_incidents(conn, "category_ref = ?", (CAMERA_FAULT,))
+    return [DeviceIssue(i.subject, i.grid_code, i.rule_id, i.opened_at, i.summary or i.rule_id) for i in rows]
 
 
 def dead_letters_by_device(conn: sqlite3.Connection, limit: int = 30) -> list[DeadLetterCount]:

@@ -54,6 +54,7 @@ class OpsSource(Protocol):
     store_path: Path
     evidence_dir: Path | None
     evidence_url_base: str | None
+    assets_enabled: bool  # False: the asset stage is not configured (its panel says so)
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read-only connection to the state store, closed on exit."""
@@ -133,6 +134,7 @@ class AppSource:
         self.store_path = Path(app.cfg.store.path)
         self.evidence_dir = cfg.evidence_dir
         self.evidence_url_base = cfg.evidence_url_base
+        self.assets_enabled = getattr(app.registries, "assets", None) is not None
         self._spool_bytes = spool_bytes
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -170,11 +172,17 @@ class StoreSource:
     """A store on disk with no pipeline attached: what ``gridsense ops serve`` shows."""
 
     def __init__(
-        self, grids: GridRegistry, devices: DeviceRegistry, store_path: Path, cfg: OpsConfig | None = None
+        self,
+        grids: GridRegistry,
+        devices: DeviceRegistry,
+        store_path: Path,
+        cfg: OpsConfig | None = None,
+        assets_enabled: bool = True,
     ) -> None:
         cfg = cfg or OpsConfig()
         self.grids = grids
         self.devices = devices
+        self.assets_enabled = assets_enabled
         self.store_path = Path(store_path)
         self.evidence_dir = cfg.evidence_dir
         self.evidence_url_base = cfg.evidence_url_base
@@ -184,7 +192,7 @@ class StoreSource:
         from gridsense.app import load_registries
 
         reg = load_registries(cfg)
-        return cls(reg.grids, reg.devices, cfg.store.path, ops)
+        return cls(reg.grids, reg.devices, cfg.store.path, ops, getattr(reg, "assets", None) is not None)
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]:
         return _reading(self.store_path)

@@ -304,6 +304,10 @@
   if (svg) {
     initMap();
     applyState(body.dataset.state || "");
+    if (!selectedGrid && body.dataset.case) {
+      const g = $("#detail .case-detail a[data-grid]");
+      if (g) selectedGrid = g.dataset.grid;
+    }
     if (selectedGrid) highlight(selectedGrid);
   }
   const picked = $("#gauge-pick");
