@@ -7,7 +7,7 @@ so it keeps at least the longest rule window even when InfluxDB is the long-term
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading, epoch_ms
@@ -45,6 +45,20 @@ def from_ms(ms: int) -> datetime:
 COLUMNS = "device_id, ts_ms, kind, grid_code, value, counter, battery, suspect"
 
 
+def reading_row(r: Reading) -> tuple[str, int, str, str, float, float | None, float | None, int]:
+    """A reading as the values of ``COLUMNS``."""
+    return (
+        r.device_id,
+        ts_ms(r.ts),
+        r.kind.value,
+        r.grid_code,
+        r.value,
+        r.counter,
+        r.battery,
+        int(r.suspect),
+    )
+
+
 def reading_from_row(
     device_id: str,
     ms: int,
@@ -78,42 +92,7 @@ class ReadingStore:
 
     def insert(self, r: Reading) -> bool:
         """Insert within the caller's transaction; False if (device, timestamp) was already stored."""
-        cur = self._conn.execute(
-            _INSERT,
-            (
-                r.device_id,
-                ts_ms(r.ts),
-                r.kind.value,
-                r.grid_code,
-                r.value,
-                r.counter,
-                r.battery,
-                int(r.suspect),
-            ),
-        )
-        return cur.rowcount == 1
-
-    def insert_new(self, readings: Sequence[Reading]) -> list[Reading]:
-        """Insert within the caller's transaction; return only the readings not seen before."""
-        fresh = []
-        cur = self._conn.cursor()
-        for r in readings:
-            cur.execute(
-                _INSERT,
-                (
-                    r.device_id,
-                    ts_ms(r.ts),
-                    r.kind.value,
-                    r.grid_code,
-                    r.value,
-                    r.counter,
-                    r.battery,
-                    int(r.suspect),
-                ),
-            )
-            if cur.rowcount == 1:
-                fresh.append(r)
-        return fresh
+        return self._conn.execute(_INSERT, reading_row(r)).rowcount == 1
 
     def since(self, start: datetime) -> Iterator[Reading]:
         """Readings at or after ``start``, oldest first (for rebuilding rule windows)."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from gridsense.errors import Fatal, Retryable
 from gridsense.model.envelopes import Reading
 from ingest.influx_sink import InfluxSink
-from ingest.reading_store import COLUMNS, reading_from_row, ts_ms
+from ingest.reading_store import COLUMNS, reading_from_row, reading_row
 
 log = logging.getLogger("gridsense.spool")
 
@@ -57,21 +57,8 @@ class InfluxSpool:
     def add(self, readings: Sequence[Reading]) -> None:
         """Inside the batch transaction."""
         self._conn.executemany(
-            "INSERT INTO influx_spool (device_id, ts_ms, kind, grid_code, value, counter, battery, suspect)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.device_id,
-                    ts_ms(r.ts),
-                    r.kind.value,
-                    r.grid_code,
-                    r.value,
-                    r.counter,
-                    r.battery,
-                    int(r.suspect),
-                )
-                for r in readings
-            ],
+            f"INSERT INTO influx_spool ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [reading_row(r) for r in readings],
         )
         self._rows += len(readings)
 
