@@ -205,6 +205,32 @@ def pipeline_rate(
     return n / elapsed, app
 
 
+def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
+    """The MQTT client alone: the gateway (paho, batches, manual acks) with a handler that does nothing."""
+    from ingest.contract import BatchOutcome
+    from ingest.gateway import MqttGateway
+    from ingest.topics import TopicScheme
+
+    cfg = MqttConfig(port=broker.port, client_id=f"ceiling-{time.time_ns()}", inflight=5000, batch_max=2000)
+
+    def noop(batch: list) -> BatchOutcome:  # type: ignore[type-arg]
+        return BatchOutcome(readings=len(batch))
+
+    gw = MqttGateway(cfg, TopicScheme("city"), noop)
+    gw.start()
+    assert gw.wait_connected(15)
+    gw.stop()
+    flood(broker, file)
+    gw = MqttGateway(cfg, TopicScheme("city"), noop)
+    t0 = time.perf_counter()
+    gw.start()
+    while gw.counters["readings"] < n:
+        time.sleep(0.005)
+    rate = n / (time.perf_counter() - t0)
+    gw.stop()
+    return rate
+
+
 def run_throughput(args: argparse.Namespace) -> None:
     from simulators.platform import PlatformServer
 
@@ -234,10 +260,13 @@ def run_throughput(args: argparse.Namespace) -> None:
         )
         influx_url = f"http://127.0.0.1:{port}"
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
-    results: dict[str, list[float]] = {k: [] for k in ("limit", "qos1", "qos0", "limit_bad", "qos1_bad")}
+    results: dict[str, list[float]] = {
+        k: [] for k in ("limit", "ceiling", "qos1", "qos0", "limit_bad", "qos1_bad")
+    }
     try:
         for r in range(args.rounds):  # A B A B: the machine is shared and noisy
             results["limit"].append(limit_rate(broker, good, args.messages))
+            results["ceiling"].append(gateway_ceiling(broker, good, args.messages))
             rate, app = pipeline_rate(
                 pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform.url),
                 broker,
@@ -280,6 +309,10 @@ def run_throughput(args: argparse.Namespace) -> None:
         f" median of {args.rounds} rounds (A B A B)"
     )
     print(f"  limit: mosquitto_sub QoS 1            {med['limit']:9.0f} msg/s")
+    print(
+        f"  gateway alone (paho, no-op handler)   {med['ceiling']:9.0f} msg/s   ratio"
+        f" {med['ceiling'] / med['limit']:.2f}: the Python MQTT client's own ceiling"
+    )
     q1, q0, lim = med["qos1"], med["qos0"], med["limit"]
     print(f"  pipeline QoS 1, manual ack            {q1:9.0f} msg/s   ratio {q1 / lim:.2f}  (target ≥ 0.35)")
     print(f"  pipeline QoS 0                        {q0:9.0f} msg/s   ratio {q0 / lim:.2f}")
