@@ -31,11 +31,19 @@ from paho.mqtt.properties import Properties
 from gridsense.config import MqttConfig
 from gridsense.errors import Retryable
 from gridsense.metrics import ACK_LATENCY_SECONDS
+from ingest.buffered_socket import ChunkedReadSocket
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter
 from ingest.topics import TopicScheme
 
 log = logging.getLogger("gridsense.gateway")
+
+
+class _ChunkedClient(mqtt.Client):
+    """paho's client, reading the socket in large chunks (see ingest/buffered_socket.py)."""
+
+    def _create_socket(self) -> Any:
+        return ChunkedReadSocket(super()._create_socket())
 
 
 class MqttGateway:
@@ -65,14 +73,14 @@ class MqttGateway:
 
     def _make_client(self) -> mqtt.Client:
         if self._cfg.protocol == "5":
-            client = mqtt.Client(
+            client = _ChunkedClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=self._cfg.client_id,
                 protocol=mqtt.MQTTv5,
                 manual_ack=True,
             )
         else:
-            client = mqtt.Client(
+            client = _ChunkedClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=self._cfg.client_id,
                 protocol=mqtt.MQTTv311,
