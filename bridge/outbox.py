@@ -57,6 +57,19 @@ _DEAD_COLUMNS = "seq, message_key, case_key, grid_code, op, attempts, last_error
 MAX_RETRY_WAIT_S = 3600.0
 
 
+def case_record_row(case: GridCase) -> tuple[str, str, str, str, str, str, str]:
+    """The values of a new ``cases`` row (key, incident, grid, category, title, filed, deadline)."""
+    return (
+        case.case_key,
+        case.incident_id,
+        case.place.grid_code,
+        f"{case.category.kind}:{case.category.code}",
+        case.title_zh,
+        case.filed_at.isoformat(),
+        case.deadline.isoformat(),
+    )
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -84,15 +97,7 @@ class CaseOutbox:
             self._conn.execute(
                 "INSERT OR IGNORE INTO cases (case_key, incident_id, grid_code, category_code, title,"
                 " filed_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    case.case_key,
-                    case.incident_id,
-                    case.place.grid_code,
-                    f"{case.category.kind}:{case.category.code}",
-                    case.title_zh,
-                    case.filed_at.isoformat(),
-                    case.deadline.isoformat(),
-                ),
+                case_record_row(case),
             )
         return bool(cur.rowcount)
 

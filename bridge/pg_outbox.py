@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from bridge.contract import DeadLetterRow, OutboxRow, Settlement
+from bridge.outbox import case_record_row
 from gridsense.model.case import CaseUpdate, GridCase
 
 PG_SCHEMA = """
@@ -144,15 +145,7 @@ class PgCaseOutbox:
             self._conn.execute(
                 "INSERT INTO cases (case_key, incident_id, grid_code, category_code, title, filed_at,"
                 " deadline) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (case_key) DO NOTHING",
-                (
-                    case.case_key,
-                    case.incident_id,
-                    case.place.grid_code,
-                    f"{case.category.kind}:{case.category.code}",
-                    case.title_zh,
-                    case.filed_at.isoformat(),
-                    case.deadline.isoformat(),
-                ),
+                case_record_row(case),
             )
         return bool(cur.rowcount)
 
