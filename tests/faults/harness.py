@@ -190,6 +190,15 @@ def demo_devices(config: Path) -> list[Device]:
     return list(load_registries(GridsenseConfig.model_validate(yaml.safe_load(config.read_text()))).devices)
 
 
+def setup_scenario(
+    tmp_path: Path, broker_port: int, platform_url: str, client_id: str
+) -> tuple[Store, Path, Stream]:
+    """Every scenario's start: a store, a pipeline config for the child, and the storm stream."""
+    store = Store(tmp_path / "state.db")
+    config = write_config(tmp_path / "gridsense.yaml", broker_port, platform_url, store.path, client_id)
+    return store, config, make_stream(demo_devices(config))
+
+
 def faketime_env(spec_file: Path) -> dict[str, str]:
     """Environment that runs a child under libfaketime, its wall clock set by ``spec_file``.
 

@@ -30,13 +30,10 @@ from tests.faults.harness import (
     BROKER_CONF,
     Feeder,
     PipelineProcess,
-    Store,
-    demo_devices,
     drained,
-    make_stream,
+    setup_scenario,
     tally,
     wait_for,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -55,9 +52,7 @@ def test_broker_sigkill_and_restart_lose_nothing(
         return mosquitto_factory(port=port, data_dir=data, extra_conf=BROKER_CONF)
 
     broker = broker_up()
-    store = Store(tmp_path / "state.db")
-    config = write_config(tmp_path / "gridsense.yaml", port, steady_platform.url, store.path, "gs-faults-a")
-    stream = make_stream(demo_devices(config))
+    store, config, stream = setup_scenario(tmp_path, port, steady_platform.url, "gs-faults-a")
     live, away, last = (stream.chunks(12, bad_in=5)[i : i + 4] for i in (0, 4, 8))
     n_live, n_away = sum(map(len, live)), sum(map(len, away))
 

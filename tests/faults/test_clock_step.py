@@ -38,14 +38,11 @@ from tests.faults.harness import (
     BROKER_CONF,
     Feeder,
     PipelineProcess,
-    Store,
-    demo_devices,
     drained,
     faketime_env,
-    make_stream,
+    setup_scenario,
     tally,
     wait_for,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -78,11 +75,7 @@ def test_clock_steps_change_no_window_case_or_deadline(
     tmp_path: Path,
 ) -> None:
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store = Store(tmp_path / "state.db")
-    config = write_config(
-        tmp_path / "gridsense.yaml", broker.port, steady_platform.url, store.path, "gs-faults-d"
-    )
-    stream = make_stream(demo_devices(config))
+    store, config, stream = setup_scenario(tmp_path, broker.port, steady_platform.url, "gs-faults-d")
     probe_topic = TopicScheme("city").topic(PROBE_GRID, Kind.RAIN, PROBE_DEVICE)
     stream.bad_reasons["malformed"] += 2  # the two clock probes
     stream.bad.extend([(probe_topic, b"clock probe 1"), (probe_topic, b"clock probe 2")])
@@ -146,11 +139,7 @@ def test_backward_step_does_not_strand_a_waiting_retry(
     tmp_path: Path,
 ) -> None:
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store = Store(tmp_path / "state.db")
-    config = write_config(
-        tmp_path / "gridsense.yaml", broker.port, steady_platform.url, store.path, "gs-faults-d2"
-    )
-    stream = make_stream(demo_devices(config))
+    store, config, stream = setup_scenario(tmp_path, broker.port, steady_platform.url, "gs-faults-d2")
     clock_file.write_text("+2h\n")
     pipeline = pipeline_process(config, tmp_path / "pipeline.log", env=faketime_env(clock_file))
     pipeline.start()

@@ -21,13 +21,10 @@ from tests.faults.harness import (
     BROKER_CONF,
     Feeder,
     PipelineProcess,
-    Store,
-    demo_devices,
     drained,
-    make_stream,
+    setup_scenario,
     tally,
     wait_for,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,11 +39,7 @@ def test_five_sigkills_lose_nothing_and_file_nothing_twice(
     tmp_path: Path,
 ) -> None:
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store = Store(tmp_path / "state.db")
-    config = write_config(
-        tmp_path / "gridsense.yaml", broker.port, steady_platform.url, store.path, "gs-faults-b"
-    )
-    stream = make_stream(demo_devices(config))
+    store, config, stream = setup_scenario(tmp_path, broker.port, steady_platform.url, "gs-faults-b")
     pipeline = pipeline_process(config, tmp_path / "pipeline.log")
     pipeline.start()
     feeder = Feeder(broker.host, broker.port, stream.chunks(24, bad_in=12), pause_s=0.25, name="faults-b-pub")

@@ -21,14 +21,11 @@ from tests.faults.harness import (
     BROKER_CONF,
     Feeder,
     PipelineProcess,
-    Store,
-    demo_devices,
     drained,
-    make_stream,
     platform_server,
+    setup_scenario,
     tally,
     wait_for,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -51,9 +48,7 @@ def test_platform_outage_errors_and_lost_answers_with_pipeline_kills(
 ) -> None:
     platform = faulty_platform
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store = Store(tmp_path / "state.db")
-    config = write_config(tmp_path / "gridsense.yaml", broker.port, platform.url, store.path, "gs-faults-c")
-    stream = make_stream(demo_devices(config))
+    store, config, stream = setup_scenario(tmp_path, broker.port, platform.url, "gs-faults-c")
     n = len(stream.good)
     pipeline = pipeline_process(config, tmp_path / "pipeline.log")
     pipeline.start()
