@@ -235,3 +235,14 @@ def test_config_show_without_a_file_prints_the_defaults(capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "topic_root: city" in out
     assert "max_gauge_bytes: 8192" in out
+
+
+def test_a_partition_outside_the_topic_root_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("mqtt:\n  topic_root: city\n  partition: ['town/110102/#']\n")
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:1: mqtt: .*'town/110102/#' is not under topic_root 'city'"
+    ):
+        load_config(path)
+    path.write_text("mqtt:\n  partition: ['$share/d1/city/110102/#', 'city/110101/#']\n")
+    assert load_config(path).mqtt.partition == ["$share/d1/city/110102/#", "city/110101/#"]
