@@ -98,9 +98,7 @@ class GaugePipeline:
                 self._engine.warm(reading)
                 n += 1
         for handler in self._handlers.values():  # camera tracks, asset state: their own tables
-            restore = getattr(handler, "restore", None)
-            if restore is not None:
-                restore(self._conn)
+            handler.restore(self._conn)
         # A gauge silent while we were down is counted from now, not from its last reading.
         self._engine.restore_levels(baseline=datetime.now(UTC))
         return n

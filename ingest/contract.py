@@ -66,6 +66,10 @@ class KindHandler(Protocol):
         """Persist what must survive a restart; return the incident changes to file."""
         ...
 
+    def restore(self, conn: sqlite3.Connection) -> None:
+        """Rebuild in-memory state from the handler's tables (at start, and after a rollback)."""
+        ...
+
 
 class ScheduledJob(Protocol):
     """Work that runs on a timer, not on message arrival (e.g. overdue inspections)."""

@@ -110,6 +110,15 @@ class AssetHandler:
             self._suspects.append(scan)
             self.counters["suspect_scans"] += 1
 
+    def restore(self, conn: sqlite3.Connection) -> None:
+        """Forget suspect scans of an uncommitted batch; the rest lives in the stage's tables.
+
+        A rolled-back batch is prepared again, and a suspect scan's digest is unique, so
+        nothing is lost or counted twice.
+        """
+        with self._lock:
+            self._suspects.clear()
+
     def commit(self, conn: sqlite3.Connection, prepared: list[object], now: datetime) -> list[IncidentChange]:
         """Store accepted pings once each and return what the asset rules make of them."""
         changes: list[IncidentChange] = []
