@@ -1,0 +1,123 @@
+"""FastPathClient: paho's MQTT client with a lean receive path for a high-rate subscriber.
+
+paho does everything a general client needs for every message; a profile of the gateway
+draining a backlog (README, "Where the time goes") showed where that costs a subscriber:
+
+1. Every packet is read with three or more ``recv`` calls. ``ChunkedReadSocket`` serves
+   them from one large read.
+2. ``loop_read`` handles one packet per ``select`` when nothing is in flight outbound, so
+   a backlog costs a ``select`` and a trip round paho's loop per message. Here a read
+   drains every packet already buffered (bounded, so writes and keepalive still run).
+3. Each PUBLISH builds an ``MQTTMessage`` and, on MQTT 5, a ``Properties`` object: about
+   half of the client's time. A QoS 0/1 PUBLISH that carries no properties is decoded here
+   in a few slices and handed to ``on_arrival``; anything else (QoS 2, user properties, a
+   topic alias, a malformed packet) goes through paho's own path unchanged.
+4. ``ack`` queues one PUBACK at a time and wakes the network thread for each. ``ack_many``
+   queues a whole batch's PUBACKs as one write.
+
+Arrivals are handed over per read, not per message: ``on_arrivals`` receives the list of
+``(topic, payload, qos, mid)`` tuples and ``on_message`` deliveries that one read produced,
+in wire order, so the consumer pays one queue operation per chunk.
+
+Only paho's receive internals are touched (``_handle_publish``, ``loop_read``,
+``_create_socket``, ``_packet_queue``); connecting, sessions, subscriptions, keepalive,
+reconnects and publishing stay paho's. ``pyproject.toml`` pins the paho minor version these
+internals were read from, and tests/ingest/test_paho_fast_path.py drives both paths against
+a real broker.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+
+from ingest.buffered_socket import ChunkedReadSocket
+
+_PUBACK = 0x40
+_PUBACK_PACKET = struct.Struct("!BBH")
+#: At most this many packets per read call, so queued acks and pings are written in between.
+MAX_PACKETS_PER_READ = 4096
+
+#: (topic, payload, qos, mid, user_properties) as it came off the wire.
+Arrival = tuple[str, bytes, int, int, tuple[tuple[str, str], ...]]
+
+
+class FastPathClient(mqtt.Client):
+    """A paho client whose PUBLISH deliveries arrive in per-read lists (see the module doc)."""
+
+    def __init__(self, *args: Any, on_arrivals: Callable[[list[Arrival]], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_arrivals = on_arrivals
+        self._arrivals: list[Arrival] = []
+        self.fast_path_count = 0  # PUBLISH packets decoded here, not by paho (tests read it)
+        self.on_message = self._slow_arrival
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _create_socket(self) -> Any:
+        return ChunkedReadSocket(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        n = 1
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and n < MAX_PACKETS_PER_READ:
+            sock = self._sock
+            if not isinstance(sock, ChunkedReadSocket) or not sock.pending():
+                break
+            rc = super().loop_read(max_packets)
+            n += 1
+        if self._arrivals:
+            arrivals, self._arrivals = self._arrivals, []
+            self._on_arrivals(arrivals)
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if qos == 2:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        try:
+            tlen = (packet[0] << 8) | packet[1]
+            pos = 2 + tlen
+            mid = 0
+            if qos:
+                mid = (packet[pos] << 8) | packet[pos + 1]
+                pos += 2
+            if self._protocol == MQTTProtocolVersion.MQTTv5:
+                if packet[pos] != 0:  # properties present: paho decodes them
+                    return super()._handle_publish()
+                pos += 1
+            elif tlen == 0:
+                return super()._handle_publish()  # an empty topic is malformed before MQTT 5
+        except IndexError:
+            return super()._handle_publish()  # truncated: paho reports the malformed packet
+        view = memoryview(packet)
+        topic = str(view[2 : 2 + tlen], "utf-8", "replace")
+        self._arrivals.append((topic, bytes(view[pos:]), qos, mid, ()))
+        self.fast_path_count += 1
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _slow_arrival(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's own delivery (properties present, QoS 2): joins the same list, in order."""
+        props: tuple[tuple[str, str], ...] = ()
+        if msg.properties is not None and hasattr(msg.properties, "UserProperty"):
+            props = tuple(msg.properties.UserProperty)
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = msg._topic.decode("utf-8", "replace")
+        self._arrivals.append((topic, bytes(msg.payload), msg.qos, msg.mid, props))
+
+    # --- acknowledging ------------------------------------------------------------------
+
+    def ack_many(self, mids: Iterable[int]) -> int:
+        """Queue a PUBACK for each QoS 1 message id as one write; returns how many."""
+        packet = b"".join([_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids])
+        if packet:
+            self._packet_queue(_PUBACK, packet, 0, 0)
+        return len(packet) // 4
