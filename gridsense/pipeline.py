@@ -226,14 +226,20 @@ class GaugePipeline:
             with self._shared_txn(), transaction(self._conn):
                 changes: list[IncidentChange] = []
                 fresh: list[Reading] = []
-                for reading, arrived in zip(readings, arrivals, strict=True):
-                    checked = self._engine.check_quality(reading)
-                    if not self._readings.insert(checked):
+                flagged: list[Reading] = []
+                inserted = self._readings.insert_many(readings)
+                for reading, arrived, new in zip(readings, arrivals, inserted, strict=True):
+                    if not new:
                         out.duplicates += 1
                         continue
+                    checked = self._engine.check_quality(reading)  # after the earlier ones' windows
+                    if checked.suspect and not reading.suspect:
+                        flagged.append(checked)
                     out.readings += 1
                     fresh.append(checked)
                     changes.extend(self._engine.evaluate(checked, arrived))
+                if flagged:
+                    self._readings.mark_suspect(flagged)
                 if self._spool is not None and fresh:
                     self._spool.add(fresh)
                 for kind in self._kinds_seen:  # camera frames, asset pings: their own state

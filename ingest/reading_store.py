@@ -7,7 +7,7 @@ so it keeps at least the longest rule window even when InfluxDB is the long-term
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading, epoch_ms
@@ -93,6 +93,33 @@ class ReadingStore:
     def insert(self, r: Reading) -> bool:
         """Insert within the caller's transaction; False if (device, timestamp) was already stored."""
         return self._conn.execute(_INSERT, reading_row(r)).rowcount == 1
+
+    def insert_many(self, readings: Sequence[Reading]) -> list[bool]:
+        """``insert`` for each reading, in order, as one statement when none is a duplicate.
+
+        Duplicates are rare (a redelivery after a reconnect), so the batch goes in with one
+        ``executemany`` under a savepoint; only if the change count shows a duplicate is it
+        rolled back to the savepoint and inserted row by row, to learn which ones.
+        """
+        rows = [reading_row(r) for r in readings]
+        conn = self._conn
+        before = conn.total_changes
+        conn.execute("SAVEPOINT readings_batch")
+        conn.executemany(_INSERT, rows)
+        if conn.total_changes - before != len(rows):
+            conn.execute("ROLLBACK TO readings_batch")
+            fresh = [conn.execute(_INSERT, row).rowcount == 1 for row in rows]
+        else:
+            fresh = [True] * len(rows)
+        conn.execute("RELEASE readings_batch")
+        return fresh
+
+    def mark_suspect(self, readings: Sequence[Reading]) -> None:
+        """Flag stored readings that the quality checks found the gauge cannot produce."""
+        self._conn.executemany(
+            "UPDATE readings SET suspect = 1 WHERE device_id = ? AND ts_ms = ?",
+            [(r.device_id, ts_ms(r.ts)) for r in readings],
+        )
 
     def since(self, start: datetime) -> Iterator[Reading]:
         """Readings at or after ``start``, oldest first (for rebuilding rule windows)."""

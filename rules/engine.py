@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from gridsense.model.case import Evidence
 from gridsense.model.envelopes import Kind, Reading
@@ -40,6 +41,14 @@ class Member:
     level: str | None = None
     since: dict[str, float] = field(default_factory=dict)  # level → first time its trigger held
     left_at: dict[str, float] = field(default_factory=dict)  # level → when it was last left
+
+
+class _RulePlan(NamedTuple):
+    """How ``evaluate`` reads one window rule: its sum ring slot, if any, and its quiet line."""
+
+    rule: WindowRule
+    slot: tuple[tuple[int, Op], int] | None  # (ring key, index of the running total)
+    quiet_below: float
 
 
 def _member_key(rule_id: str, device_id: str) -> str:
@@ -70,6 +79,7 @@ class RuleEngine:
         # Shared, sorted tuples: every device of a kind points at the same ones.
         self._ring_ops = {k: tuple(sorted(v)) for k, v in self._ops.items()}
         self._spans = {k: {res: tuple(sorted(ks)) for res, ks in v.items()} for k, v in spans.items()}
+        self._plans = {k: [self._plan(k, r) for r in rules] for k, rules in self._window_rules.items()}
         self._series: dict[str, DeviceSeries] = {}
         self._members: dict[tuple[str, str], Member] = {}
         self._last_seen: dict[str, float] = {}
@@ -93,6 +103,15 @@ class RuleEngine:
                 self._members[(rule_id, device_id)] = Member(level=level)
         for dev in self._devices:
             self._last_seen.setdefault(dev.device_id, baseline.timestamp())
+
+    def _plan(self, kind: Kind, rule: WindowRule) -> _RulePlan:
+        slot: tuple[tuple[int, Op], int] | None = None
+        if rule.aggregate == "sum":  # read straight from the ring's running total
+            res = resolution(rule.window_s)
+            slot = ((res, "sum"), self._spans[kind][res].index(rule.window_s // res))
+        # Below this (with a margin for the rounding _apply does) a device with no state on
+        # the rule cannot reach its first level: the rule is skipped without a call.
+        return _RulePlan(rule, slot, rule.levels[0].trigger - 0.001)
 
     def _series_for(self, reading: Reading) -> DeviceSeries:
         s = self._series.get(reading.device_id)
@@ -160,9 +179,13 @@ class RuleEngine:
         series = self._series_for(reading)
         series.add(reading.ts.timestamp(), reading.value)
         now = series.prev_ts if series.prev_ts is not None else reading.ts.timestamp()
-        for rule in self._window_rules.get(reading.kind, ()):
-            value = series.aggregate(rule.aggregate, rule.window_s)
-            if value is None:
+        rings, members, device = series.rings, self._members, reading.device_id
+        for rule, slot, quiet_below in self._plans.get(reading.kind, ()):
+            if slot is not None:
+                value: float | None = rings[slot[0]].totals[slot[1]]
+            else:
+                value = series.aggregate(rule.aggregate, rule.window_s)
+            if value is None or (value < quiet_below and (rule.id, device) not in members):
                 continue
             changes.extend(self._apply(rule, reading, round(value, 3), now, series))
         changes.extend(self._escalation.review(changes))
