@@ -21,9 +21,7 @@ class MqttPublisher:
         username: str | None = None,
         password: str | None = None,
     ) -> None:
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username is not None:
             self._client.username_pw_set(username, password)
         self._client.max_inflight_messages_set(window)

@@ -35,11 +35,7 @@ class StormScenario:
         centre = 0.6 * self.minutes
         spread = self.minutes / 5
         bell = math.exp(-(((minute - centre) / spread) ** 2))
-        base = (
-            self.peak_mm_per_min * bell
-            if grid_code in self.hit_grids
-            else self.background_mm_per_min
-        )
+        base = self.peak_mm_per_min * bell if grid_code in self.hit_grids else self.background_mm_per_min
         return max(0.0, round(base * rng.uniform(0.85, 1.15), 2))
 
     @staticmethod

@@ -49,17 +49,13 @@ EVILTRANSFORM_PAIRS = [
 
 
 @pytest.mark.parametrize(("wgs", "gcj"), EVILTRANSFORM_PAIRS)
-def test_wgs84_to_gcj02_matches_published_pairs(
-    wgs: tuple[float, float], gcj: tuple[float, float]
-) -> None:
+def test_wgs84_to_gcj02_matches_published_pairs(wgs: tuple[float, float], gcj: tuple[float, float]) -> None:
     got = wgs84_to_gcj02(*wgs)
     assert got == pytest.approx(gcj, abs=1e-9)
 
 
 @pytest.mark.parametrize(("wgs", "gcj"), EVILTRANSFORM_PAIRS)
-def test_gcj02_to_wgs84_recovers_published_pairs(
-    wgs: tuple[float, float], gcj: tuple[float, float]
-) -> None:
+def test_gcj02_to_wgs84_recovers_published_pairs(wgs: tuple[float, float], gcj: tuple[float, float]) -> None:
     # eviltransform's own "exact" inverse promises < 0.5 m; ours should do much better.
     assert distance_m(*gcj02_to_wgs84(*gcj), *wgs) < 0.01
 
@@ -70,15 +66,9 @@ TIANANMEN = (39.915, 116.404)
 
 
 def test_coordtransform_reference_values() -> None:
-    assert wgs84_to_gcj02(*TIANANMEN) == pytest.approx(
-        (39.91640428150164, 116.41024449916938), abs=1e-9
-    )
-    assert gcj02_to_bd09(*TIANANMEN) == pytest.approx(
-        (39.92133699351021, 116.41036949371029), abs=1e-9
-    )
-    assert bd09_to_gcj02(*TIANANMEN) == pytest.approx(
-        (39.90865673957631, 116.39762729119315), abs=1e-9
-    )
+    assert wgs84_to_gcj02(*TIANANMEN) == pytest.approx((39.91640428150164, 116.41024449916938), abs=1e-9)
+    assert gcj02_to_bd09(*TIANANMEN) == pytest.approx((39.92133699351021, 116.41036949371029), abs=1e-9)
+    assert bd09_to_gcj02(*TIANANMEN) == pytest.approx((39.90865673957631, 116.39762729119315), abs=1e-9)
     # coordtransform's gcj02towgs84 is the one-step approximation (gcj - offset(gcj)), so
     # our iterated inverse only agrees with it to about a metre, not to the last digit.
     approx_wgs = (39.91359571849836, 116.39775550083061)
@@ -121,18 +111,13 @@ def test_bd09_is_a_further_shift_of_about_a_kilometre() -> None:
 
 
 def test_gcj_wgs_gcj_round_trip_over_beijing_grid() -> None:
-    worst = max(
-        distance_m(lat, lon, *wgs84_to_gcj02(*gcj02_to_wgs84(lat, lon)))
-        for lat, lon in BEIJING_GRID
-    )
+    worst = max(distance_m(lat, lon, *wgs84_to_gcj02(*gcj02_to_wgs84(lat, lon))) for lat, lon in BEIJING_GRID)
     assert worst < 0.5
 
 
 def test_bd_gcj_round_trip_over_beijing_grid() -> None:
     # The published BD-09 pair is not an exact inverse: ~0.15 m is inherent to the formula.
-    worst = max(
-        distance_m(lat, lon, *bd09_to_gcj02(*gcj02_to_bd09(lat, lon))) for lat, lon in BEIJING_GRID
-    )
+    worst = max(distance_m(lat, lon, *bd09_to_gcj02(*gcj02_to_bd09(lat, lon))) for lat, lon in BEIJING_GRID)
     assert worst < 0.5
 
 
@@ -242,9 +227,7 @@ L_SHAPE = [(0.0, 0.0), (0.0, 10.0), (5.0, 10.0), (5.0, 5.0), (10.0, 5.0), (10.0,
         ((9.0, 1.0), [(0.0, 0.0), (10.0, 5.0), (0.0, 10.0)], False),
     ],
 )
-def test_point_in_polygon(
-    point: tuple[float, float], ring: list[tuple[float, float]], inside: bool
-) -> None:
+def test_point_in_polygon(point: tuple[float, float], ring: list[tuple[float, float]], inside: bool) -> None:
     assert point_in_polygon(*point, ring) is inside
 
 

@@ -38,9 +38,7 @@ def grid_case(
         incident_id=f"incident-{key}",
         source="sensor",
         source_code=41,
-        category=CaseCategory(
-            kind="event", code="0111", name_zh="道路积水", name_en="road waterlogging"
-        ),
+        category=CaseCategory(kind="event", code="0111", name_zh="道路积水", name_en="road waterlogging"),
         place=CasePlace(
             grid_code="110102012003001",
             district_code="110102",
@@ -120,9 +118,7 @@ def client(platform: PlatformServer) -> Iterator[httpx.Client]:
         yield http
 
 
-def test_filing_twice_with_one_key_gives_one_case(
-    platform: PlatformServer, client: httpx.Client
-) -> None:
+def test_filing_twice_with_one_key_gives_one_case(platform: PlatformServer, client: httpx.Client) -> None:
     case = grid_case("waterlog-110102012003001-0001")
 
     first = file_case(client, case)
@@ -181,9 +177,7 @@ def test_an_update_for_another_case_key_is_a_conflict(client: httpx.Client) -> N
     other = grid_case("waterlog-110102012003001-0005")
     case_id = file_case(client, case).json()["case_id"]
 
-    response = client.post(
-        f"/api/v1/cases/{case_id}/updates", json=update_for(other).model_dump(mode="json")
-    )
+    response = client.post(f"/api/v1/cases/{case_id}/updates", json=update_for(other).model_dump(mode="json"))
 
     assert response.status_code == 409
     assert client.get(f"/api/v1/cases/{case_id}").json()["updates"] == []
@@ -194,9 +188,7 @@ def test_unknown_cases_are_404(client: httpx.Client) -> None:
 
     assert client.get("/api/v1/cases/BJ-999999").status_code == 404
     assert client.get(f"/api/v1/cases/by-key/{case.case_key}").status_code == 404
-    posted = client.post(
-        "/api/v1/cases/BJ-999999/updates", json=update_for(case).model_dump(mode="json")
-    )
+    posted = client.post("/api/v1/cases/BJ-999999/updates", json=update_for(case).model_dump(mode="json"))
     assert posted.status_code == 404
 
 
@@ -376,9 +368,7 @@ def test_a_lost_response_is_recovered_by_retrying_with_the_same_key(
         assert [c.case_id for c in server.store.cases()] == ["BJ-000001"]
 
 
-def test_an_outage_answers_503_until_it_ends(
-    platform: PlatformServer, client: httpx.Client
-) -> None:
+def test_an_outage_answers_503_until_it_ends(platform: PlatformServer, client: httpx.Client) -> None:
     case = grid_case("waterlog-110102012003001-0013")
 
     platform.set_down(True)
