@@ -18,9 +18,7 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from platform_process import platform_process  # noqa: E402
+
 from bridge.delivery import CaseDelivery  # noqa: E402
 from bridge.native_adapter import NativeRestAdapter  # noqa: E402
 from bridge.outbox import CaseOutbox  # noqa: E402
@@ -40,20 +40,6 @@ from gridsense.model.case import GridCase  # noqa: E402
 from gridsense.txn import transaction  # noqa: E402
 
 BATCH = 100
-PLATFORM = (
-    "import uvicorn; from simulators.platform.app import create_app; "
-    "from simulators.platform.config import PlatformConfig; "
-    "from simulators.platform.faults import FaultPlan; from simulators.platform.store import CaseStore; "
-    "c = PlatformConfig(); "
-    "uvicorn.run(create_app(CaseStore(c), FaultPlan(c.faults)), host='127.0.0.1', port={port}, "
-    "log_level='warning', access_log=False)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def template() -> GridCase:
@@ -142,18 +128,7 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=8, help="in-flight sends of the parallel side")
     args = p.parse_args()
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    platform = subprocess.Popen(
-        [sys.executable, "-c", PLATFORM.format(port=port)], cwd=REPO, stderr=subprocess.DEVNULL
-    )
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with platform_process() as url:
         base = template()
         raw: list[float] = []
         drained: list[float] = []
@@ -180,9 +155,6 @@ def main() -> int:
                 )
         filed = httpx.get(f"{url}/api/v1/indicators").json()["filed"]
         assert filed == 3 * args.rounds * args.cases, filed  # raw + both drains, each case once
-    finally:
-        platform.terminate()
-        platform.wait(10)
 
     m_raw, m_drain, m_par = (statistics.median(x) for x in (raw, drained, parallel))
     m_enq, m_bare = statistics.median(enq), statistics.median(bare)

@@ -31,11 +31,14 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from platform_process import free_port, platform_process  # noqa: E402
 
 from detectors.config import CameraConfig  # noqa: E402
 from gridsense.app import App  # noqa: E402
@@ -232,20 +235,18 @@ def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
 
 
 def run_throughput(args: argparse.Namespace) -> None:
-    from simulators.platform import PlatformServer
-
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
     grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
     good = tmp / "good.txt"
     write_messages(good, devices, args.messages)
     bad_file = tmp / "bad.txt"
     n_bad = write_messages(bad_file, devices, args.messages, bad_fraction=0.05)
-    platform = PlatformServer()
-    platform.start()
+    cleanup = ExitStack()
+    platform_url = cleanup.enter_context(platform_process())
     vm = None
     influx_url = None
     if args.influx:
-        port = _free_port()
+        port = free_port()
         vm = subprocess.Popen(
             [
                 "victoria-metrics",
@@ -268,7 +269,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             results["limit"].append(limit_rate(broker, good, args.messages))
             results["ceiling"].append(gateway_ceiling(broker, good, args.messages))
             rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform.url),
+                pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform_url),
                 broker,
                 good,
                 args.messages,
@@ -277,7 +278,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             results["qos1"].append(rate)
             app.stop()
             rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 0, f"q0-{r}", influx_url, platform.url),
+                pipeline_config(tmp, broker, grids, devices_csv, 0, f"q0-{r}", influx_url, platform_url),
                 broker,
                 good,
                 args.messages,
@@ -287,7 +288,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             app.stop()
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
             rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 1, f"bad-{r}", influx_url, platform.url),
+                pipeline_config(tmp, broker, grids, devices_csv, 1, f"bad-{r}", influx_url, platform_url),
                 broker,
                 bad_file,
                 args.messages,
@@ -299,7 +300,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             results["qos1_bad"].append(rate)
     finally:
         broker.cleanup()
-        platform.stop()
+        cleanup.close()
         if vm is not None:
             vm.terminate()
     med = {k: statistics.median(v) for k, v in results.items()}
@@ -326,27 +327,17 @@ def run_throughput(args: argparse.Namespace) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_latency(args: argparse.Namespace, rate: float) -> None:
     """A live stream at ``rate``; publish → stored and publish → case-in-outbox latencies."""
-    from simulators.platform import PlatformServer
-
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
     grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
     n = int(rate * 20)
     file = tmp / "live.txt"
     write_messages(file, devices, n, crossing_every=101)
-    platform = PlatformServer()
-    platform.start()
+    cleanup = ExitStack()
+    platform_url = cleanup.enter_context(platform_process())
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
-    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform.url)
+    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url)
     app = App(cfg)
     stored_lat: list[float] = []
     case_lat: list[float] = []
@@ -365,7 +356,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     finally:
         app.stop()
         broker.cleanup()
-        platform.stop()
+        cleanup.close()
     q = statistics.quantiles(stored_lat, n=100)
     print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings):")
     print(f"  publish → stored          p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms")

@@ -83,7 +83,7 @@ def cmd_config_reference(_args: argparse.Namespace) -> int:
 def cmd_platform_serve(args: argparse.Namespace) -> int:
     from simulators.platform import run
 
-    run(host=args.host, port=args.port)
+    run(host=args.host, port=args.port, access_log=not args.no_access_log)
     return 0
 
 
@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = platform.add_parser("serve", help="serve the reference case platform over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request (load tests)")
     serve.set_defaults(func=cmd_platform_serve)
 
     simulate = sub.add_parser("simulate", help="device simulators").add_subparsers(

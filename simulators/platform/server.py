@@ -110,7 +110,9 @@ class PlatformServer:
         self.stop()
 
 
-def run(host: str = "127.0.0.1", port: int = 8080, config: PlatformConfig | None = None) -> None:
+def run(
+    host: str = "127.0.0.1", port: int = 8080, config: PlatformConfig | None = None, access_log: bool = True
+) -> None:
     """Serve the platform in the foreground until interrupted (``gridsense platform serve``)."""
     config = config or PlatformConfig()
     store = CaseStore(config)
@@ -118,7 +120,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: PlatformConfig | None
     if pusher is not None:
         pusher.start()
     try:
-        uvicorn.run(create_app(store, FaultPlan(config.faults)), host=host, port=port)
+        uvicorn.run(create_app(store, FaultPlan(config.faults)), host=host, port=port, access_log=access_log)
     finally:
         if pusher is not None:
             pusher.stop()
