@@ -59,7 +59,10 @@ class _Acks(threading.Thread):
     def run(self) -> None:
         buf = b""
         while True:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except OSError:  # closed by main() once everything is acknowledged
+                data = b""
             if not data:
                 with self.cond:
                     self.error = self.error or "broker closed the connection"

@@ -140,6 +140,13 @@ def flood(broker: MosquittoBroker, file: Path, rate: float = 0.0, stamp: bool = 
     subprocess.run(cmd, check=True)
 
 
+def end_session(broker: MosquittoBroker, client_id: str) -> None:
+    """Drop a measured consumer's persistent session, so later floods are not queued for it."""
+    sub = shutil.which("mosquitto_sub") or "mosquitto_sub"
+    cmd = [sub, "-h", broker.host, "-p", str(broker.port), "-i", client_id, "-t", FILTER, "-E"]
+    subprocess.run(cmd, check=True)  # a clean session replaces the persistent one, then ends
+
+
 def limit_rate(broker: MosquittoBroker, file: Path, n: int, qos: int = 1) -> float:
     """mosquitto_sub's drain of n queued messages, messages per second."""
     sub = shutil.which("mosquitto_sub")
@@ -151,7 +158,9 @@ def limit_rate(broker: MosquittoBroker, file: Path, n: int, qos: int = 1) -> flo
     flood(broker, file, qos=qos)
     t0 = time.perf_counter()
     subprocess.run([*base, "-C", str(n)], check=True, stdout=subprocess.DEVNULL)
-    return n / (time.perf_counter() - t0)
+    rate = n / (time.perf_counter() - t0)
+    end_session(broker, cid)
+    return rate
 
 
 def pipeline_config(
@@ -220,6 +229,25 @@ def pipeline_rate(
     return n / elapsed, app
 
 
+def handler_rate(cfg: GridsenseConfig, file: Path, n: int) -> float:
+    """The batch handler alone, no MQTT: the same messages, in the gateway's batch size."""
+    from ingest.contract import InboundMessage
+
+    now = datetime.now(UTC)
+    msgs = []
+    for i, line in enumerate(file.read_bytes().splitlines()[:n]):
+        topic, payload = line.split(b"\t", 1)
+        msgs.append(InboundMessage(topic.decode(), payload, now, 1, i % 65535 + 1))
+    app = App(cfg)
+    size = cfg.mqtt.batch_max
+    t0 = time.perf_counter()
+    for i in range(0, len(msgs), size):
+        app.pipeline.handle(msgs[i : i + size])
+    rate = len(msgs) / (time.perf_counter() - t0)
+    app.conn.close()
+    return rate
+
+
 def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
     """The MQTT client alone: the gateway (paho, batches, manual acks) with a handler that does nothing."""
     from ingest.contract import BatchOutcome
@@ -243,6 +271,7 @@ def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
         time.sleep(0.005)
     rate = n / (time.perf_counter() - t0)
     gw.stop()
+    end_session(broker, cfg.client_id)
     return rate
 
 
@@ -290,6 +319,8 @@ def workers_rate(
         for p in procs:
             p.terminate()
             p.wait(30)
+        for i in range(len(parts)):
+            end_session(broker, f"gs-{run}-w{i}")
 
 
 def _stored(db: Path) -> int:
@@ -332,12 +363,14 @@ def run_throughput(args: argparse.Namespace) -> None:
         influx_url = f"http://127.0.0.1:{port}"
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
     results: dict[str, list[float]] = {
-        k: [] for k in ("limit", "ceiling", "qos1", "qos0", "limit_bad", "qos1_bad", "w1", "w2")
+        k: [] for k in ("limit", "ceiling", "handler", "qos1", "qos0", "limit_bad", "qos1_bad", "w1", "w2")
     }
     try:
         for r in range(args.rounds):  # A B A B: the machine is shared and noisy
             results["limit"].append(limit_rate(broker, good, args.messages))
             results["ceiling"].append(gateway_ceiling(broker, good, args.messages))
+            cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, f"h-{r}", influx_url, platform_url)
+            results["handler"].append(handler_rate(cfg, good, args.messages))
             rate, app = pipeline_rate(
                 pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform_url),
                 broker,
@@ -347,6 +380,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             )
             results["qos1"].append(rate)
             app.stop()
+            end_session(broker, app.cfg.mqtt.client_id)
             rate, app = pipeline_rate(
                 pipeline_config(tmp, broker, grids, devices_csv, 0, f"q0-{r}", influx_url, platform_url),
                 broker,
@@ -356,6 +390,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             )
             results["qos0"].append(rate)
             app.stop()
+            end_session(broker, app.cfg.mqtt.client_id)
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
             rate, app = pipeline_rate(
                 pipeline_config(tmp, broker, grids, devices_csv, 1, f"bad-{r}", influx_url, platform_url),
@@ -366,6 +401,7 @@ def run_throughput(args: argparse.Namespace) -> None:
             )
             dead = app.gateway.counters["dead_letters"]
             app.stop()
+            end_session(broker, app.cfg.mqtt.client_id)
             assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
             results["qos1_bad"].append(rate)
             if not args.no_workers:
@@ -391,6 +427,10 @@ def run_throughput(args: argparse.Namespace) -> None:
     print(
         f"  gateway alone (paho, no-op handler)   {med['ceiling']:9.0f} msg/s   ratio"
         f" {med['ceiling'] / med['limit']:.2f}: the Python MQTT client's own ceiling"
+    )
+    print(
+        f"  batch handler alone (no MQTT)         {med['handler']:9.0f} msg/s   ratio"
+        f" {med['handler'] / med['limit']:.2f}: decode, rules, store, one thread"
     )
     q1, q0, lim = med["qos1"], med["qos0"], med["limit"]
     print(f"  pipeline QoS 1, manual ack            {q1:9.0f} msg/s   ratio {q1 / lim:.2f}  (target ≥ 0.35)")
@@ -463,7 +503,9 @@ def run_memory(counts: list[int]) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="gridsense-mem-"))
         grids, devices_csv, devices = write_registry(tmp, n, max(10, n // 10))
         cfg = GridsenseConfig(
-            registry=RegistryConfig(grids=grids, devices=devices_csv), store=StoreConfig(path=tmp / "m.db")
+            registry=RegistryConfig(grids=grids, devices=devices_csv),
+            store=StoreConfig(path=tmp / "m.db"),
+            cameras=CameraConfig(enabled=False),
         )
         app = App(cfg)
         base = _rss()

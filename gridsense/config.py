@@ -79,7 +79,9 @@ class MqttConfig(_Section):
     username: str | None = Field(default=None, description="broker user name")
     password: SecretStr | None = Field(default=None, description="broker password")
     publish_deadletters: bool = Field(
-        default=True, description="also publish each dead letter to <topic_root>/deadletter"
+        default=True,
+        description="also publish each dead letter to <topic_root>/deadletter: a live feed at QoS 0,"
+        " one write per batch; the store keeps every dead letter (gridsense deadletters)",
     )
 
     @model_validator(mode="after")

@@ -107,7 +107,11 @@ class MosquittoBroker:
                 self._proc.kill()
             else:
                 self._proc.terminate()
-            self._proc.wait(10)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:  # still writing a large persistence file
+                self._proc.kill()
+                self._proc.wait(10)
         self._proc = None
 
     def cleanup(self) -> None:

@@ -55,11 +55,11 @@ class DeadLetterStore:
 
     def add(self, letters: list[DeadLetter]) -> int:
         """Store within the caller's transaction; return how many were new."""
-        new = 0
-        for d in letters:
-            cur = self._conn.execute(
-                "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
                     d.digest,
                     d.at.isoformat(),
@@ -68,10 +68,11 @@ class DeadLetterStore:
                     d.reason,
                     d.detail[:2000],
                     d.payload[:KEPT_PAYLOAD_BYTES],
-                ),
-            )
-            new += cur.rowcount
-        return new
+                )
+                for d in letters
+            ],
+        )
+        return self._conn.total_changes - before
 
     def counts_by_reason(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason")

@@ -242,8 +242,10 @@ class MqttGateway:
         for d in outcome.dead_letters:
             self.dead_letter_reasons[d.reason] += 1
             log.debug("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
-            if self._cfg.publish_deadletters:
-                self._client.publish(self._scheme.deadletter, _deadletter_json(d), qos=1)
+        if self._cfg.publish_deadletters and outcome.dead_letters:
+            self._client.publish_many_qos0(
+                self._scheme.deadletter, [_deadletter_json(d) for d in outcome.dead_letters]
+            )
         self.counters["batches"] += 1
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -38,12 +38,29 @@ from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from ingest.buffered_socket import ChunkedReadSocket
 
 _PUBACK = 0x40
+_PUBLISH = 0x30
+_TOPIC_LEN = struct.Struct("!H")
 _PUBACK_PACKET = struct.Struct("!BBH")
 #: At most this many packets per read call, so queued acks and pings are written in between.
 MAX_PACKETS_PER_READ = 4096
 
 #: (topic, payload, qos, mid, user_properties) as it came off the wire.
 Arrival = tuple[str, bytes, int, int, tuple[tuple[str, str], ...]]
+
+
+def publish_packet(topic: bytes, payload: bytes, mqtt5: bool) -> bytes:
+    """A QoS 0 PUBLISH packet; on MQTT 5 with an empty property list."""
+    head = _TOPIC_LEN.pack(len(topic)) + topic + (b"\x00" if mqtt5 else b"")
+    return b"\x30" + _varint(len(head) + len(payload)) + head + payload
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, byte = divmod(n, 128)
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 class FastPathClient(mqtt.Client):
@@ -112,6 +129,22 @@ class FastPathClient(mqtt.Client):
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")
         self._arrivals.append((topic, bytes(msg.payload), msg.qos, msg.mid, props))
+
+    # --- a live feed ----------------------------------------------------------------------
+
+    def publish_many_qos0(self, topic: str, payloads: Iterable[bytes]) -> int:
+        """Publish each payload to ``topic`` at QoS 0, all in one write; returns how many.
+
+        For a best-effort live feed (dead letters, whose durable copy is in the store): no
+        message ids, no retries, nothing kept after a disconnect, and one wake-up of the
+        network thread for the lot instead of paho's per-message publish.
+        """
+        encoded, mqtt5 = topic.encode(), self._protocol == MQTTProtocolVersion.MQTTv5
+        packets = [publish_packet(encoded, p, mqtt5) for p in payloads]
+        if packets and self.is_connected():
+            self._packet_queue(_PUBLISH, b"".join(packets), 0, 0, info=mqtt.MQTTMessageInfo(0))
+            return len(packets)
+        return 0
 
     # --- acknowledging ------------------------------------------------------------------
 

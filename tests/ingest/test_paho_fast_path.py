@@ -148,3 +148,30 @@ def test_qos0_takes_the_fast_path_and_qos2_takes_paho(mosquitto: MosquittoBroker
     assert [int(p) for _, p, *_ in got2] == list(range(20))
     assert all(qos == 2 for _, _, qos, _, _ in got2)
     assert rx2.client.fast_path_count == 0
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv5, mqtt.MQTTv311], ids=["mqtt5", "mqtt311"])
+def test_publish_many_qos0_delivers_every_payload_in_order(
+    mosquitto: MosquittoBroker, topic_root: str, protocol: int
+) -> None:
+    got: list[bytes] = []
+    ready = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_connect = lambda c, *_: c.subscribe(f"{topic_root}/feed", qos=1)
+    sub.on_subscribe = lambda *_: ready.set()
+    sub.on_message = lambda _c, _u, m: got.append(m.payload)
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.loop_start()
+    pub = Receiver(mosquitto, f"fp-pub-{uuid.uuid4().hex[:8]}", f"{topic_root}/nothing", 1, protocol)
+    try:
+        assert ready.wait(10)
+        payloads = [b"x" * n for n in (0, 1, 127, 128, 20_000)] + [f"{i}".encode() for i in range(200)]
+        assert pub.client.publish_many_qos0(f"{topic_root}/feed", payloads) == len(payloads)
+        deadline = time.monotonic() + 10
+        while len(got) < len(payloads) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        pub.close()
+        sub.disconnect()
+        sub.loop_stop()
+    assert got == payloads  # lengths across the 1- and 2-byte remaining-length boundary survive
