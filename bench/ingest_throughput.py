@@ -2,7 +2,7 @@
 
     python bench/ingest_throughput.py [--messages 100000] [--devices 10000] [--grids 1000]
                                       [--rounds 2] [--influx] [--no-workers]
-                                      [--latency RATE] [--memory N ...] [--skip-throughput]
+                                      [--latency [RATE]] [--memory N ...] [--skip-throughput]
 
 Drain method (shared/BENCHMARKING.md): each consumer first connects once with a fixed
 client id and a persistent session, goes away, N messages are queued on the broker by a
@@ -16,8 +16,9 @@ separate publisher process, and the consumer's drain of those N is timed.
 3. Workers: the same drain by 1 and by 2 ``gridsense run`` processes, partitioned by
    district, and the speed-up (``--no-workers`` skips it).
 
-``--latency`` replays a live stream at half the sustained rate and reports publish → stored
-p50/p99, and publish → case in the outbox for threshold crossings. ``--memory`` reports the
+``--latency`` replays a live stream at half its own sustained rate (or at ``--latency RATE``)
+and reports publish → stored p50/p99, and publish → case in the outbox for threshold
+crossings; it runs the pipeline with the default batch size and receive maximum. ``--memory`` reports the
 pipeline's RSS per active gauge with 10k and 100k gauges.
 """
 
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from platform_process import free_port, platform_process  # noqa: E402
 
 from detectors.config import CameraConfig  # noqa: E402
-from gridsense.app import App  # noqa: E402
+from gridsense.app import App, settle_heap  # noqa: E402
 from gridsense.config import (  # noqa: E402
     BridgeConfig,
     GridsenseConfig,
@@ -172,14 +173,15 @@ def pipeline_config(
     run: str,
     influx_url: str | None,
     platform_url: str,
+    defaults: bool = False,
 ) -> GridsenseConfig:
+    """The bench's pipeline: drains use large batches; ``defaults`` keeps the shipped ones."""
+    sizes = {} if defaults else {"inflight": 5000, "batch_max": 2000}
     sink = {}
     if influx_url:
         sink = {"sink": InfluxSinkConfig(url=influx_url, org="o", bucket="b", token="t", batch_size=20000)}  # type: ignore[arg-type]
     return GridsenseConfig(
-        mqtt=MqttConfig(
-            port=broker.port, client_id=f"gs-bench-{run}", qos=qos, inflight=5000, batch_max=2000
-        ),
+        mqtt=MqttConfig(port=broker.port, client_id=f"gs-bench-{run}", qos=qos, **sizes),  # type: ignore[arg-type]
         registry=RegistryConfig(grids=grids, devices=devices),
         cameras=CameraConfig(enabled=False),
         store=StoreConfig(path=tmp / f"{run}.db"),
@@ -454,16 +456,30 @@ def run_throughput(args: argparse.Namespace) -> None:
 
 
 def run_latency(args: argparse.Namespace, rate: float) -> None:
-    """A live stream at ``rate``; publish → stored and publish → case-in-outbox latencies."""
+    """A live stream at ``rate``; publish → stored and publish → case-in-outbox latencies.
+
+    ``rate`` < 0: half the sustained rate of this same stream (1 % of readings cross a
+    threshold, so cases are filed), measured first by draining it.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
     grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
-    n = int(rate * 20)
     file = tmp / "live.txt"
-    write_messages(file, devices, n, crossing_every=101)
     cleanup = ExitStack()
     platform_url = cleanup.enter_context(platform_process())
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
-    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url)
+    sustained = None
+    if rate < 0:
+        write_messages(file, devices, 60_000, crossing_every=101)
+        drain_cfg = pipeline_config(
+            tmp, broker, grids, devices_csv, 1, "live-drain", None, platform_url, defaults=True
+        )
+        sustained, drained = pipeline_rate(drain_cfg, broker, file, 60_000, 1)
+        drained.stop()
+        end_session(broker, drain_cfg.mqtt.client_id)
+        rate = sustained / 2
+    n = int(rate * 20)
+    write_messages(file, devices, n, crossing_every=101)
+    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url, True)
     app = App(cfg)
     stored_lat: list[float] = []
     case_lat: list[float] = []
@@ -475,6 +491,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
 
     app.pipeline.on_commit = on_commit
     app.start()
+    settle_heap()  # as 'gridsense run' does
     assert app.gateway.wait_connected(15)
     try:
         flood(broker, file, rate=rate, stamp=True)
@@ -484,7 +501,8 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         broker.cleanup()
         cleanup.close()
     q = statistics.quantiles(stored_lat, n=100)
-    print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings):")
+    half = f", half the sustained {sustained:.0f} msg/s of this stream" if sustained else ""
+    print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings{half}):")
     print(f"  publish → stored          p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms")
     if len(case_lat) >= 2:
         cq = statistics.quantiles(case_lat, n=100)
@@ -541,7 +559,14 @@ def main() -> None:
     ap.add_argument("--grids", type=int, default=1_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--influx", action="store_true", help="also write through the spool to VictoriaMetrics")
-    ap.add_argument("--latency", type=float, default=0.0, help="live stream rate (msg/s) for latency")
+    ap.add_argument(
+        "--latency",
+        type=float,
+        nargs="?",
+        const=-1.0,
+        default=0.0,
+        help="live stream rate (msg/s) for latency; without a value, half the measured sustained rate",
+    )
     ap.add_argument("--memory", type=int, nargs="*", help="RSS per gauge for these fleet sizes")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--no-workers", action="store_true", help="skip the 1 → 2 worker processes speed-up")

