@@ -514,9 +514,19 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
 
 
 def run_memory(counts: list[int]) -> None:
-    """RSS growth per active gauge: one reading per gauge through the pipeline's batch handler."""
+    """RSS growth per active gauge: one reading per gauge through the pipeline's batch handler.
+
+    Each fleet size runs in a fresh process (memory freed by one run would hide the next
+    one's growth), and the baseline is taken after the first batch, so the store's page
+    cache and first-use allocations are not charged to the gauges.
+    """
     from ingest.contract import InboundMessage
 
+    if len(counts) > 1:
+        for n in counts:
+            cmd = [sys.executable, __file__, "--skip-throughput", "--memory", str(n)]
+            subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+        return
     for n in counts:
         tmp = Path(tempfile.mkdtemp(prefix="gridsense-mem-"))
         grids, devices_csv, devices = write_registry(tmp, n, max(10, n // 10))
@@ -526,7 +536,7 @@ def run_memory(counts: list[int]) -> None:
             cameras=CameraConfig(enabled=False),
         )
         app = App(cfg)
-        base = _rss()
+        base, first = 0, 0
         now = datetime.now(UTC)
         batch = []
         for i, (dev, grid) in enumerate(devices):
@@ -538,10 +548,15 @@ def run_memory(counts: list[int]) -> None:
             if len(batch) == 2000 or i == len(devices) - 1:
                 app.pipeline.handle(batch)
                 batch = []
+                if not base:
+                    base, first = _rss(), i + 1
         grown = _rss() - base
+        counted = n - first
         print(
-            f"  {n:>7} active gauges: RSS +{grown / 1e6:7.1f} MB = {grown / n:6.0f} B per gauge"
-            f" (target ≤ 2048; window state alone {app.pipeline._engine.state_bytes() / n:.0f} B)"
+            f"  {n:>7} active gauges: RSS +{grown / 1e6:7.1f} MB over the last {counted} ="
+            f" {grown / counted:6.0f} B per gauge (target ≤ 2048; window state alone"
+            f" {app.pipeline._engine.state_bytes() / n:.0f} B)",
+            flush=True,
         )
         app.conn.close()
         shutil.rmtree(tmp, ignore_errors=True)

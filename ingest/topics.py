@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -26,6 +25,10 @@ class Topic:
     device_id: str
 
 
+#: Parsed topics remembered; a city's fleet fits, a flood of made-up topics cannot grow it.
+PARSED_TOPICS_KEPT = 1 << 18
+
+
 class TopicScheme:
     """Builds and parses device topics under one root (``city`` in production)."""
 
@@ -34,8 +37,10 @@ class TopicScheme:
             raise ValueError(f"invalid topic root {root!r}")
         self.root = root
         self._prefix = root + "/"
-        # Topics repeat (one per device): remember the parsed ones, up to a city's fleet.
-        self.parse = functools.lru_cache(maxsize=1 << 18)(self._parse)  # type: ignore[method-assign]
+        # Topics repeat (one per device): remember the parsed ones, up to a city's fleet. A
+        # plain dict, emptied when full, costs less per device than an LRU's links.
+        self._parsed: dict[str, Topic] = {}
+        self._districts: dict[str, str] = {}
 
     @property
     def subscription(self) -> str:
@@ -51,7 +56,13 @@ class TopicScheme:
 
     def parse(self, topic: str) -> Topic:
         """Parse a device topic; raise ``Rejected('bad_topic')`` if it is not one."""
-        return self._parse(topic)
+        parsed = self._parsed.get(topic)
+        if parsed is None:
+            parsed = self._parse(topic)
+            if len(self._parsed) >= PARSED_TOPICS_KEPT:
+                self._parsed.clear()
+            self._parsed[topic] = parsed
+        return parsed
 
     def _parse(self, topic: str) -> Topic:
         if not topic.startswith(self._prefix):
@@ -68,4 +79,5 @@ class TopicScheme:
             raise Rejected("bad_topic", f"{topic!r}: unknown kind {kind!r}")
         if not _DEVICE.match(device):
             raise Rejected("bad_topic", f"{topic!r}: invalid device id")
+        district = self._districts.setdefault(district, district)  # a handful, shared by all
         return Topic(district, grid, _KINDS[kind], device)

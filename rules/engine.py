@@ -47,7 +47,7 @@ class _RulePlan(NamedTuple):
     """How ``evaluate`` reads one window rule: its sum ring slot, if any, and its quiet line."""
 
     rule: WindowRule
-    slot: tuple[tuple[int, Op], int] | None  # (ring key, index of the running total)
+    slot: tuple[int, int] | None  # (index of the ring, index of its running total)
     quiet_below: float
 
 
@@ -105,10 +105,11 @@ class RuleEngine:
             self._last_seen.setdefault(dev.device_id, baseline.timestamp())
 
     def _plan(self, kind: Kind, rule: WindowRule) -> _RulePlan:
-        slot: tuple[tuple[int, Op], int] | None = None
+        slot: tuple[int, int] | None = None
         if rule.aggregate == "sum":  # read straight from the ring's running total
             res = resolution(rule.window_s)
-            slot = ((res, "sum"), self._spans[kind][res].index(rule.window_s // res))
+            ring = self._ring_ops[kind].index((res, "sum"))
+            slot = (ring, self._spans[kind][res].index(rule.window_s // res))
         # Below this (with a margin for the rounding _apply does) a device with no state on
         # the rule cannot reach its first level: the rule is skipped without a call.
         return _RulePlan(rule, slot, rule.levels[0].trigger - 0.001)
@@ -338,7 +339,8 @@ def _describe(inc: Incident, rule: WindowRule, device_id: str, value: float, lev
 
 
 def _series_evidence(rule: WindowRule, reading: Reading, series: DeviceSeries) -> Evidence:
-    ring = series.rings.get((resolution(rule.window_s), "sum")) or next(iter(series.rings.values()))
+    key = (resolution(rule.window_s), "sum")
+    ring = series.ring(key) if key in series.keys else series.rings[0]
     k = rule.window_s // ring.bucket_s
     first = (ring.head - min(k, ring.n) + 1) * ring.bucket_s
     points = [

@@ -17,6 +17,7 @@ from typing import Literal
 Op = Literal["sum", "count", "max", "min", "last"]
 FINE_S, FINE_N = 60, 60
 COARSE_S, COARSE_N = 600, 144
+_NO_TOTALS = array("d")  # shared by every ring that keeps no running total; never written
 _EMPTY = {"sum": 0.0, "count": 0.0, "max": math.nan, "min": math.nan, "last": math.nan}
 
 #: Which rings each aggregate reads.
@@ -52,7 +53,7 @@ class Ring:
         # spans is shared by every ring of a kind and resolution; totals[j] is the sum of the
         # newest spans[j] buckets.
         self.spans = spans if op == "sum" else ()
-        self.totals = array("d", bytes(8 * len(self.spans)))
+        self.totals = array("d", bytes(8 * len(self.spans))) if self.spans else _NO_TOTALS
 
     def _advance(self, b: int) -> None:
         empty = _EMPTY[self.op]
@@ -119,47 +120,59 @@ class Ring:
 
 
 class DeviceSeries:
-    """All rings of one device, and what the quality checks need about its previous reading."""
+    """All rings of one device, and what the quality checks need about its previous reading.
 
-    __slots__ = ("prev_ts", "prev_value", "rings")
+    ``keys`` is the kind's sorted ``(resolution, statistic)`` tuple, shared by every device
+    of the kind; ``rings`` holds the rings in that order (a tuple, not a dict: a city has
+    hundreds of thousands of these).
+    """
+
+    __slots__ = ("keys", "prev_ts", "prev_value", "rings")
 
     def __init__(
         self, ops: Iterable[tuple[int, Op]], spans: dict[int, tuple[int, ...]] | None = None
     ) -> None:
         spans = spans or {}
-        self.rings: dict[tuple[int, Op], Ring] = {
-            (res, op): Ring(op, res, FINE_N if res == FINE_S else COARSE_N, spans.get(res, ()))
-            for res, op in ops
-        }
+        self.keys: tuple[tuple[int, Op], ...] = ops if isinstance(ops, tuple) else tuple(ops)
+        self.rings: tuple[Ring, ...] = tuple(
+            Ring(op, res, FINE_N if res == FINE_S else COARSE_N, spans.get(res, ())) for res, op in self.keys
+        )
         self.prev_ts: float | None = None
         self.prev_value: float | None = None
 
+    def ring(self, key: tuple[int, Op]) -> Ring:
+        """The ring of one (resolution, statistic); KeyError if the kind keeps none."""
+        try:
+            return self.rings[self.keys.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
     def add(self, ts_s: float, value: float) -> None:
-        for ring in self.rings.values():
+        for ring in self.rings:
             ring.add(ts_s, value)
         if self.prev_ts is None or ts_s >= self.prev_ts:
             self.prev_ts, self.prev_value = ts_s, value
 
     def advance_to(self, ts_s: float) -> None:
-        for ring in self.rings.values():
+        for ring in self.rings:
             b = int(ts_s // ring.bucket_s)
             if b > ring.head:
                 ring._advance(b)
 
     def recent_sum(self, seconds: int) -> float:
         """Sum over the newest ``seconds`` at 1-minute resolution (needs the fine sum ring)."""
-        return self.rings[(FINE_S, "sum")].total(max(1, seconds // FINE_S))
+        return self.ring((FINE_S, "sum")).total(max(1, seconds // FINE_S))
 
     def aggregate(self, how: str, window_s: int) -> float | None:
         """The rule aggregate over the window ending at the newest bucket; None if no data."""
         res = resolution(window_s)
         k = window_s // res
         if how == "sum":
-            return self.rings[(res, "sum")].total(k)
+            return self.ring((res, "sum")).total(k)
         if how == "mean":
-            n = sum(self.rings[(res, "count")].window(k))
-            return float(sum(self.rings[(res, "sum")].window(k)) / n) if n else None
-        values = [v for v in self.rings[(res, "max" if how == "max" else "last")].window(k) if v == v]
+            n = sum(self.ring((res, "count")).window(k))
+            return float(sum(self.ring((res, "sum")).window(k)) / n) if n else None
+        values = [v for v in self.ring((res, "max" if how == "max" else "last")).window(k) if v == v]
         if not values:
             return None
         if how == "max":
@@ -167,10 +180,10 @@ class DeviceSeries:
         if how == "last":
             return values[-1]
         if how == "rise":
-            lows = [v for v in self.rings[(res, "min")].window(k) if v == v]
+            lows = [v for v in self.ring((res, "min")).window(k) if v == v]
             return values[-1] - min(lows)
         # rate: change per hour between the oldest and newest value in the window
         return (values[-1] - values[0]) * 3600.0 / window_s
 
     def nbytes(self) -> int:
-        return sum(r.nbytes() for r in self.rings.values())
+        return sum(r.nbytes() for r in self.rings)
