@@ -3,6 +3,10 @@
 Messages over a device's rate are dead-lettered as ``rate_limited`` (and so acknowledged
 and counted); every other device's messages flow as before. Time is a monotonic clock,
 so a wall-clock step can neither throttle a device nor release a flood.
+
+The bucket is kept in its GCRA form (the generic cell rate algorithm, equivalent to a
+token bucket): one float per device, the time at which its bucket will be full again, so a
+city's fleet costs 24 bytes a device instead of a (tokens, time) pair.
 """
 
 from __future__ import annotations
@@ -13,21 +17,20 @@ from gridsense.errors import Rejected
 class DeviceRateLimit:
     """``per_minute`` messages a minute per device, with bursts up to ``burst``."""
 
-    __slots__ = ("_buckets", "_burst", "_rate")
+    __slots__ = ("_burst", "_full_at", "_interval", "_per_minute", "_tolerance")
 
     def __init__(self, per_minute: float, burst: float) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}  # device → (tokens, at)
+        self._per_minute, self._burst = per_minute, burst
+        self._interval = 60.0 / per_minute  # one token comes back every interval
+        self._tolerance = (burst - 1.0) * self._interval  # how far ahead of time a burst may run
+        self._full_at: dict[str, float] = {}  # device → when its bucket is full again
 
     def take(self, device_id: str, now_s: float) -> None:
         """Spend one token, or raise ``Rejected('rate_limited')``."""
-        tokens, at = self._buckets.get(device_id, (self._burst, now_s))
-        tokens = min(self._burst, tokens + max(0.0, now_s - at) * self._rate)
-        if tokens < 1.0:
-            self._buckets[device_id] = (tokens, now_s)
+        due = max(self._full_at.get(device_id, now_s), now_s)
+        if due - now_s > self._tolerance:
             raise Rejected(
                 "rate_limited",
-                f"{device_id} sends more than {self._rate * 60:g} messages a minute (burst {self._burst:g})",
+                f"{device_id} sends more than {self._per_minute:g} messages a minute (burst {self._burst:g})",
             )
-        self._buckets[device_id] = (tokens - 1.0, now_s)
+        self._full_at[device_id] = due + self._interval

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gridsense.errors import Rejected
@@ -169,3 +169,29 @@ def test_every_built_topic_matches_the_subscription_and_parses_back(
     topic = scheme.topic(district + rest, kind, device)
     assert _matches(scheme.subscription, topic)
     assert scheme.parse(topic) == Topic(district, district + rest, kind, device)
+
+
+_LEVEL = st.one_of(
+    st.sampled_from(["110102", "110101", "110102012001001", "110101012001001", "rain", "snow", "x", ""]),
+    st.text(alphabet="0123456789abrainsow._-/٣\n", max_size=17),
+)
+
+
+@given(st.lists(_LEVEL, min_size=1, max_size=6))
+@example(["110102", "110102012001001", "rain", "rg-1"])  # valid
+@example(["110101", "110102012001001", "rain", "rg-1"])  # grid of another district
+@example(["11010٣", "11010٣012001001", "rain", "rg-1"])  # a non-ASCII digit
+@example(["110102", "110102012001001", "rain", "rg-1\n"])  # a trailing newline
+@example(["110102", "110102012001001", "rainy", "rg-1"])  # a kind's prefix
+def test_the_one_match_path_agrees_with_the_checks_that_give_reasons(levels: list[str]) -> None:
+    scheme = TopicScheme("city")
+    topic = "city/" + "/".join(levels)
+    try:
+        slow: Topic | str = scheme._parse(topic)
+    except Rejected as exc:
+        slow = exc.reason
+    try:
+        fast: Topic | str = scheme.parse(topic)
+    except Rejected as exc:
+        fast = exc.reason
+    assert fast == slow
