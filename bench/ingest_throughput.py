@@ -419,7 +419,7 @@ def run_throughput(args: argparse.Namespace) -> None:
         cleanup.close()
         if vm is not None:
             vm.terminate()
-    med = {k: statistics.median(v) for k, v in results.items()}
+    med = {k: statistics.median(v) for k, v in results.items() if v}
     sink = "SQLite + spool → VictoriaMetrics" if args.influx else "SQLite"
     print(
         f"\ningest drain, {args.messages} messages, {args.devices} devices, {args.grids} grids, sink {sink},"
@@ -524,7 +524,7 @@ def run_memory(counts: list[int]) -> None:
 
     if len(counts) > 1:
         for n in counts:
-            cmd = [sys.executable, __file__, "--skip-throughput", "--memory", str(n)]
+            cmd = [sys.executable, __file__, "--skip-throughput", "--memory-child", "--memory", str(n)]
             subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
         return
     for n in counts:
@@ -585,13 +585,15 @@ def main() -> None:
     ap.add_argument("--memory", type=int, nargs="*", help="RSS per gauge for these fleet sizes")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--no-workers", action="store_true", help="skip the 1 → 2 worker processes speed-up")
+    ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.skip_throughput:
         run_throughput(args)
     if args.latency:
         run_latency(args, args.latency)
     if args.memory:
-        print("\nmemory:")
+        if not args.memory_child:
+            print("\nmemory:", flush=True)
         run_memory(args.memory)
 
 
