@@ -21,28 +21,19 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, byte = divmod(n, 128)
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from ingest.paho_fast_path import publish_packet, remaining_length
 
 
 def _connect_packet(client_id: str) -> bytes:
     cid = client_id.encode()
     body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack("!H", len(cid)) + cid  # clean, no keepalive
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic: bytes, payload: bytes, qos: int, mid: int) -> bytes:
-    head = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"")
-    return bytes([0x30 | qos << 1]) + _varint(len(head) + len(payload)) + head + payload
+    return b"\x10" + remaining_length(len(body)) + body
 
 
 class _Acks(threading.Thread):
@@ -130,7 +121,7 @@ def main() -> int:
             else:
                 doc["ts"] = datetime.now(UTC).isoformat(timespec="milliseconds")
             payload = orjson.dumps(doc)
-        out.append(publish_packet(topic, payload, args.qos, i % 65535 + 1))
+        out.append(publish_packet(topic, payload, mqtt5=False, qos=args.qos, mid=i % 65535 + 1))
         ahead = (i + 1) / args.rate - (time.perf_counter() - t0) if args.rate else 0.0
         if ahead > 0 or len(out) >= 256:
             sock.sendall(b"".join(out))

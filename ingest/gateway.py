@@ -56,10 +56,11 @@ class MqttGateway:
         self._cfg = cfg
         self._scheme = scheme
         self._handler = handler
-        # One entry per socket read (up to a few thousand messages). At QoS 1 the receive
-        # maximum bounds what is unacknowledged; at QoS 0 a full queue blocks the network
-        # thread, and TCP pushes back on the broker.
-        self._queue: queue.Queue[list[InboundMessage]] = queue.Queue(maxsize=8)
+        # One entry per socket read (up to a few thousand messages). At QoS 1 the broker's
+        # flow control bounds what is unacknowledged, so the network thread never waits here
+        # and keeps answering keepalives while the worker is held (a full disk); at QoS 0 it
+        # waits once inflight + batch_max messages are queued, and TCP pushes back.
+        self._queue: queue.Queue[list[InboundMessage]] = queue.Queue()
         self._carry: list[InboundMessage] = []  # the rest of a read larger than batch_max
         self._received = 0  # written by the network thread only
         self._taken = 0  # written by the worker only
@@ -146,12 +147,11 @@ class MqttGateway:
         ]
         self._received += len(batch)
         self.counters["received"] += len(batch)
-        while not self._stop.is_set():
-            try:
-                self._queue.put(batch, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        self._queue.put(batch)
+        if self._cfg.qos == 0:  # no receive maximum applies: hold the network thread instead
+            limit = self._cfg.inflight + self._cfg.batch_max
+            while self._received - self._taken > limit and not self._stop.is_set():
+                self._stop.wait(0.05)
 
     # --- worker -------------------------------------------------------------------------
 
@@ -216,16 +216,18 @@ class MqttGateway:
 
     def _ack(self, batch: list[InboundMessage]) -> None:
         gen = self._generation
-        stale = sum(1 for m in batch if m.qos and m.generation != gen)
-        if stale:
-            self.counters["ack_skipped_reconnect"] += stale
-        self.counters["acked"] += self._client.ack_many(
-            m.mid for m in batch if m.qos == 1 and m.generation == gen
-        )
+        puback: list[int] = []
         for m in batch:
-            if m.qos == 2 and m.generation == gen:
+            if not m.qos:
+                continue
+            if m.generation != gen:  # the broker redelivers it on the new connection
+                self.counters["ack_skipped_reconnect"] += 1
+            elif m.qos == 1:
+                puback.append(m.mid)
+            else:
                 self._client.ack(m.mid, 2)
                 self.counters["acked"] += 1
+        self.counters["acked"] += self._client.ack_many(puback)
         now = datetime.now(UTC)
         observed: datetime | None = None
         for m in batch:  # receive → ack, what backpressure and batching cost each message

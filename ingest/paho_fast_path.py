@@ -17,10 +17,11 @@ draining a backlog (README, "Where the time goes") showed where that costs a sub
 
 Arrivals are handed over per read, not per message: ``on_arrivals`` receives the list of
 ``(topic, payload, qos, mid)`` tuples and ``on_message`` deliveries that one read produced,
-in wire order, so the consumer pays one queue operation per chunk.
+in wire order, so the consumer pays one queue operation per chunk. They are always handed
+over before ``on_disconnect`` runs, so a consumer can tell which connection delivered them.
 
 Only paho's receive internals are touched (``_handle_publish``, ``loop_read``,
-``_create_socket``, ``_packet_queue``); connecting, sessions, subscriptions, keepalive,
+``_create_socket``, ``_packet_queue``, ``_do_on_disconnect``); connecting, sessions, subscriptions, keepalive,
 reconnects and publishing stay paho's. ``pyproject.toml`` pins the paho minor version these
 internals were read from, and tests/ingest/test_paho_fast_path.py drives both paths against
 a real broker.
@@ -39,7 +40,7 @@ from ingest.buffered_socket import ChunkedReadSocket
 
 _PUBACK = 0x40
 _PUBLISH = 0x30
-_TOPIC_LEN = struct.Struct("!H")
+_TOPIC_LEN = _MID = struct.Struct("!H")
 _PUBACK_PACKET = struct.Struct("!BBH")
 #: At most this many packets per read call, so queued acks and pings are written in between.
 MAX_PACKETS_PER_READ = 4096
@@ -48,13 +49,18 @@ MAX_PACKETS_PER_READ = 4096
 Arrival = tuple[str, bytes, int, int, tuple[tuple[str, str], ...]]
 
 
-def publish_packet(topic: bytes, payload: bytes, mqtt5: bool) -> bytes:
-    """A QoS 0 PUBLISH packet; on MQTT 5 with an empty property list."""
-    head = _TOPIC_LEN.pack(len(topic)) + topic + (b"\x00" if mqtt5 else b"")
-    return b"\x30" + _varint(len(head) + len(payload)) + head + payload
+def publish_packet(topic: bytes, payload: bytes, *, mqtt5: bool, qos: int = 0, mid: int = 0) -> bytes:
+    """A PUBLISH packet (QoS 0, or 1 with ``mid``); on MQTT 5 with an empty property list."""
+    head = _TOPIC_LEN.pack(len(topic)) + topic
+    if qos:
+        head += _MID.pack(mid)
+    if mqtt5:
+        head += b"\x00"
+    return bytes([_PUBLISH | qos << 1]) + remaining_length(len(head) + len(payload)) + head + payload
 
 
-def _varint(n: int) -> bytes:
+def remaining_length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length."""
     out = bytearray()
     while True:
         n, byte = divmod(n, 128)
@@ -87,10 +93,17 @@ class FastPathClient(mqtt.Client):
                 break
             rc = super().loop_read(max_packets)
             n += 1
+        self._hand_over()
+        return rc
+
+    def _hand_over(self) -> None:
         if self._arrivals:
             arrivals, self._arrivals = self._arrivals, []
             self._on_arrivals(arrivals)
-        return rc
+
+    def _do_on_disconnect(self, *args: Any, **kwargs: Any) -> None:
+        self._hand_over()  # what this connection delivered goes out before its disconnect is told
+        super()._do_on_disconnect(*args, **kwargs)
 
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
@@ -140,7 +153,7 @@ class FastPathClient(mqtt.Client):
         network thread for the lot instead of paho's per-message publish.
         """
         encoded, mqtt5 = topic.encode(), self._protocol == MQTTProtocolVersion.MQTTv5
-        packets = [publish_packet(encoded, p, mqtt5) for p in payloads]
+        packets = [publish_packet(encoded, p, mqtt5=mqtt5) for p in payloads]
         if packets and self.is_connected():
             self._packet_queue(_PUBLISH, b"".join(packets), 0, 0, info=mqtt.MQTTMessageInfo(0))
             return len(packets)
