@@ -6,7 +6,8 @@
   message's outcome. Acks never cross a reconnect: after one, the broker redelivers
   what we had not acknowledged and idempotent storage absorbs the copies.
 - Backpressure: the MQTT 5 *receive maximum* bounds the unacknowledged messages the broker
-  may push to us; the local queue is sized to match, so nothing piles up in memory.
+  may push to us, and so the local queue; at QoS 0, where no such bound applies, the
+  network thread stops reading once inflight + batch_max messages wait, and TCP pushes back.
 - Reconnects back off exponentially (paho's reconnect delay, min → max).
 - The receive path is paho's with a lean fast path for QoS 0/1 PUBLISH packets
   (ingest/paho_fast_path.py): arrivals cross to the worker one read at a time, and a batch's

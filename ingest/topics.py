@@ -20,6 +20,10 @@ _DEVICE_TOPIC = re.compile(
 )
 
 
+#: Districts whose name string is shared (Beijing has 16; room for any real city).
+DISTRICTS_SHARED = 1024
+
+
 class Topic(NamedTuple):
     """A parsed device topic."""
 
@@ -61,7 +65,16 @@ class TopicScheme:
         if m is None:
             return self._parse(topic)  # raises with the reason
         district, grid, kind, device = m.groups()
-        return Topic(self._districts.setdefault(district, district), grid, _KINDS[kind], device)
+        return Topic(self._shared(district), grid, _KINDS[kind], device)
+
+    def _shared(self, district: str) -> str:
+        """One string per district for every topic of it; a flood of made-up ones stays small."""
+        known = self._districts.get(district)
+        if known is not None:
+            return known
+        if len(self._districts) < DISTRICTS_SHARED:
+            self._districts[district] = district
+        return district
 
     def _parse(self, topic: str) -> Topic:
         if not topic.startswith(self._prefix):
@@ -78,4 +91,4 @@ class TopicScheme:
             raise Rejected("bad_topic", f"{topic!r}: unknown kind {kind!r}")
         if not _DEVICE.match(device):
             raise Rejected("bad_topic", f"{topic!r}: invalid device id")
-        return Topic(self._districts.setdefault(district, district), grid, _KINDS[kind], device)
+        return Topic(self._shared(district), grid, _KINDS[kind], device)

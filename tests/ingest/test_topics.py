@@ -195,3 +195,16 @@ def test_the_one_match_path_agrees_with_the_checks_that_give_reasons(levels: lis
     except Rejected as exc:
         fast = exc.reason
     assert fast == slow
+
+
+def test_made_up_districts_do_not_grow_the_shared_names() -> None:
+    from ingest.topics import DISTRICTS_SHARED
+
+    scheme = TopicScheme("city")
+    for n in range(DISTRICTS_SHARED + 500):
+        d = f"{n:06d}"
+        assert scheme.parse(f"city/{d}/{d}012001001/rain/rg-1").district == d
+    assert len(scheme._districts) == DISTRICTS_SHARED
+    a = scheme.parse("city/000001/000001012001001/rain/rg-1")
+    b = scheme.parse("city/000001/000001012001002/snow/sg-2")
+    assert a.district is b.district  # a known district's name is one string
