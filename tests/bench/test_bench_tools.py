@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gridsense.embedded_broker import MosquittoBroker
+from tests.fixtures.mosquitto import subscribed
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -38,25 +36,11 @@ def test_flood_delivers_every_message_intact_and_stamped(
         lines.append(f"{topic_root}/d{i % 13}".encode() + b"\t" + orjson.dumps(doc))
     file = tmp_path / "msgs.txt"
     file.write_bytes(b"\n".join(lines) + b"\n")
-    got: list[tuple[str, bytes]] = []
-    ready = threading.Event()
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    sub.on_connect = lambda c, *_: c.subscribe(f"{topic_root}/#", qos=1)
-    sub.on_subscribe = lambda *_: ready.set()
-    sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
-    sub.connect(mosquitto.host, mosquitto.port)
-    sub.loop_start()
-    try:
-        assert ready.wait(10)
+    with subscribed(mosquitto, f"{topic_root}/#") as sub:
         before = time.time()
         cmd = [sys.executable, str(BENCH / "flood.py"), mosquitto.host, str(mosquitto.port), str(file)]
         subprocess.run([*cmd, "--qos", str(qos), "--stamp", "--rate", "5000"], check=True, timeout=60)
-        deadline = time.monotonic() + 10
-        while len(got) < 500 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        sub.disconnect()
-        sub.loop_stop()
+        got = sub.wait_for(500)
     assert [t for t, _ in got] == [line.split(b"\t")[0].decode() for line in lines]
     for (_, payload), line in zip(got, lines, strict=True):
         sent, doc = orjson.loads(line.split(b"\t", 1)[1]), orjson.loads(payload)

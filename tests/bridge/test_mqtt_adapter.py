@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bridge.config import MqttPlatformConfig
 from bridge.contract import StatusUnsupported
@@ -26,6 +24,7 @@ from gridsense.embedded_broker import MosquittoBroker
 from gridsense.txn import transaction
 from tests.bridge.conftest import build_cases, enqueue, outbox_rows, wait_until
 from tests.bridge.test_case_builder import builder, change, incident
+from tests.fixtures.mosquitto import Subscription, subscribed
 
 pytestmark = pytest.mark.integration
 
@@ -34,40 +33,20 @@ pytestmark = pytest.mark.integration
 class Intake:
     """The platform's side: a QoS 1 subscriber keeping what arrives."""
 
-    messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    sub: Subscription
+
+    @property
+    def messages(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(topic, json.loads(payload)) for topic, payload in self.sub.messages]
 
     def keys(self, kind: str) -> list[str]:
-        with self.lock:
-            return [m["idempotency_key"] for _, m in self.messages if m["type"] == kind]
+        return [m["idempotency_key"] for _, m in self.messages if m["type"] == kind]
 
 
 @pytest.fixture
 def intake() -> Iterator[Callable[[MosquittoBroker, str], Intake]]:
-    clients: list[mqtt.Client] = []
-
-    def subscribe(broker: MosquittoBroker, prefix: str) -> Intake:
-        got = Intake()
-        ready = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intake-" + uuid.uuid4().hex[:8])
-
-        def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-            with got.lock:
-                got.messages.append((msg.topic, json.loads(msg.payload)))
-
-        client.on_message = on_message
-        client.on_subscribe = lambda *_a: ready.set()
-        client.on_connect = lambda c, *_a: c.subscribe(f"{prefix}/#", qos=1)
-        client.connect(broker.host, broker.port)
-        client.loop_start()
-        clients.append(client)
-        assert ready.wait(10)
-        return got
-
-    yield subscribe
-    for client in clients:
-        client.disconnect()
-        client.loop_stop()
+    with ExitStack() as stack:
+        yield lambda broker, prefix: Intake(stack.enter_context(subscribed(broker, f"{prefix}/#")))
 
 
 def mqtt_delivery(

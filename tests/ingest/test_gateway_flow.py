@@ -15,6 +15,7 @@ from ingest.contract import BatchOutcome, InboundMessage
 from ingest.gateway import MqttGateway
 from ingest.paho_fast_path import FastPathClient
 from ingest.topics import TopicScheme
+from simulators.publisher import MqttPublisher
 
 
 def test_a_held_worker_does_not_hold_the_network_thread(mosquitto: MosquittoBroker, topic_root: str) -> None:
@@ -29,23 +30,19 @@ def test_a_held_worker_does_not_hold_the_network_thread(mosquitto: MosquittoBrok
     cfg = MqttConfig(port=mosquitto.port, topic_root=topic_root, client_id=f"gw-{uuid.uuid4().hex[:8]}")
     gw = MqttGateway(cfg, TopicScheme(topic_root), held)
     gw.start()
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.connect(mosquitto.host, mosquitto.port)
-    pub.loop_start()
     try:
         assert gw.wait_connected(10)
         topic = f"{topic_root}/110102/110102012001001/rain/rg-1"
-        for i in range(40):  # one read each: far more reads than the worker takes
-            pub.publish(topic, str(i).encode(), qos=1).wait_for_publish(5)
-            time.sleep(0.01)
+        with MqttPublisher(mosquitto.host, mosquitto.port, f"pub-{topic_root}") as pub:
+            for i in range(40):  # one read each: far more reads than the worker takes
+                pub.publish([(topic, str(i).encode())])
+                time.sleep(0.01)
         deadline = time.monotonic() + 10
         while gw.counters["received"] < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert gw.counters["received"] == 40
         assert calls and gw.counters["acked"] == 0  # held: nothing acknowledged
     finally:
-        pub.disconnect()
-        pub.loop_stop()
         gw.stop()
 
 

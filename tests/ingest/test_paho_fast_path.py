@@ -20,6 +20,7 @@ from paho.mqtt.properties import Properties
 
 from gridsense.embedded_broker import MosquittoBroker
 from ingest.paho_fast_path import Arrival, FastPathClient
+from tests.fixtures.mosquitto import subscribed
 
 
 class Receiver:
@@ -154,24 +155,12 @@ def test_qos0_takes_the_fast_path_and_qos2_takes_paho(mosquitto: MosquittoBroker
 def test_publish_many_qos0_delivers_every_payload_in_order(
     mosquitto: MosquittoBroker, topic_root: str, protocol: int
 ) -> None:
-    got: list[bytes] = []
-    ready = threading.Event()
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    sub.on_connect = lambda c, *_: c.subscribe(f"{topic_root}/feed", qos=1)
-    sub.on_subscribe = lambda *_: ready.set()
-    sub.on_message = lambda _c, _u, m: got.append(m.payload)
-    sub.connect(mosquitto.host, mosquitto.port)
-    sub.loop_start()
     pub = Receiver(mosquitto, f"fp-pub-{uuid.uuid4().hex[:8]}", f"{topic_root}/nothing", 1, protocol)
+    payloads = [b"x" * n for n in (0, 1, 127, 128, 20_000)] + [f"{i}".encode() for i in range(200)]
     try:
-        assert ready.wait(10)
-        payloads = [b"x" * n for n in (0, 1, 127, 128, 20_000)] + [f"{i}".encode() for i in range(200)]
-        assert pub.client.publish_many_qos0(f"{topic_root}/feed", payloads) == len(payloads)
-        deadline = time.monotonic() + 10
-        while len(got) < len(payloads) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        with subscribed(mosquitto, f"{topic_root}/feed") as sub:
+            assert pub.client.publish_many_qos0(f"{topic_root}/feed", payloads) == len(payloads)
+            got = [payload for _, payload in sub.wait_for(len(payloads))]
     finally:
         pub.close()
-        sub.disconnect()
-        sub.loop_stop()
     assert got == payloads  # lengths across the 1- and 2-byte remaining-length boundary survive
