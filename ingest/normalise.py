@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from gridsense.errors import Rejected
-from gridsense.model.envelopes import CANONICAL_UNIT, Reading
+from gridsense.model.envelopes import CANONICAL_UNIT, Reading, trusted_reading
 from gridsense.model.registry import DeviceRegistry
 from ingest.gauge_codec import Sample
 from ingest.reading_store import ts_ms
@@ -76,15 +76,14 @@ class GaugeNormaliser:
             self._last[device.device_id] = (ms, counter if counter is not None else last_counter)
         # Every field was checked above or by the codec (finite, in range, zone-aware ts) and
         # the ids come from the validated registry: skip a second pydantic pass on the hot path.
-        return Reading.model_construct(
-            device_id=device.device_id,
-            kind=device.kind,
-            grid_code=device.grid_code,
-            ts=sample.ts,
-            value=value,
-            unit=CANONICAL_UNIT[device.kind],
-            counter=counter,
-            battery=sample.battery,
-            update_interval_s=sample.update_interval_s,
-            suspect=False,
+        return trusted_reading(
+            device.device_id,
+            device.kind,
+            device.grid_code,
+            sample.ts,
+            value,
+            CANONICAL_UNIT[device.kind],
+            counter,
+            sample.battery,
+            sample.update_interval_s,
         )
