@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gridsense.model.envelopes import Kind
 from gridsense.model.incident import IncidentChange
@@ -20,9 +20,12 @@ from ingest.deadletter import DeadLetter
 from ingest.topics import Topic
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """A message as it came off the broker."""
+class InboundMessage(NamedTuple):
+    """A message as it came off the broker.
+
+    A NamedTuple, not a frozen dataclass: the network thread builds one per message, and
+    this costs half as much.
+    """
 
     topic: str
     payload: bytes

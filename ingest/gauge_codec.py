@@ -22,9 +22,8 @@ longest the sensor will stay silent, is kept as the device's staleness contract.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -47,9 +46,11 @@ _JSON_FIELDS = {
 _JSON_KEYS = {"device_id", "ts", "battery", "ut", *_JSON_FIELDS}
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One decoded measurement before stateful normalisation (counters and rates)."""
+class Sample(NamedTuple):
+    """One decoded measurement before stateful normalisation (counters and rates).
+
+    A NamedTuple, not a frozen dataclass: built once per reading, it costs half as much.
+    """
 
     device_id: str
     kind: Kind
@@ -61,6 +62,11 @@ class Sample:
 
 
 def _finite_number(v: Any, what: str) -> float:
+    if type(v) is float:  # the common case first (JSON numbers arrive as float or int)
+        if v - v == 0.0:  # false for inf and NaN
+            return v
+    elif type(v) is int:
+        return float(v)  # orjson's integers are 64-bit: always finite as a float
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise Rejected("schema", f"{what} must be a number, got {type(v).__name__}")
     f = float(v)
@@ -127,9 +133,8 @@ def decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> list[S
 
 
 def _decode_json(doc: dict[str, Any]) -> Sample:
-    unknown = set(doc) - _JSON_KEYS
-    if unknown:
-        raise Rejected("schema", f"unknown fields {sorted(unknown)}")
+    if not _JSON_KEYS.issuperset(doc):
+        raise Rejected("schema", f"unknown fields {sorted(set(doc) - _JSON_KEYS)}")
     device = doc.get("device_id")
     if not isinstance(device, str) or not device:
         raise Rejected("schema", "device_id must be a non-empty string")
@@ -190,9 +195,9 @@ def _decode_senml(pack: list[Any], now: datetime) -> list[Sample]:
     for i, rec in enumerate(pack):
         if not isinstance(rec, dict):
             raise Rejected("schema", f"SenML record {i} is not an object")
-        unknown = set(rec) - _SENML_KEYS
-        if unknown:
-            raise Rejected("schema", f"SenML record {i}: unknown fields {sorted(unknown)}")
+        if not _SENML_KEYS.issuperset(rec):
+            unknown = sorted(set(rec) - _SENML_KEYS)
+            raise Rejected("schema", f"SenML record {i}: unknown fields {unknown}")
         if "bn" in rec:
             if not isinstance(rec["bn"], str):
                 raise Rejected("schema", "bn must be a string")
