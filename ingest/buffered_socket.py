@@ -33,6 +33,14 @@ class ChunkedReadSocket:
         self._pos = min(end, len(self._buf))
         return out
 
+    def buffer(self) -> tuple[bytes, int]:
+        """The current read buffer and the position of its first unread byte."""
+        return self._buf, self._pos
+
+    def consumed(self, pos: int) -> None:
+        """Mark the buffer read up to ``pos`` (a reader that parsed it in place)."""
+        self._pos = pos
+
     def pending(self) -> int:
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
         return len(self._buf) - self._pos + inner
