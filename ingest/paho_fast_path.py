@@ -26,10 +26,11 @@ in wire order, so the consumer pays one queue operation per chunk. They are alwa
 over before ``on_disconnect`` runs, so a consumer can tell which connection delivered them.
 
 Only paho's receive internals are touched (``_handle_publish``, ``loop_read``,
-``_create_socket``, ``_packet_queue``, ``_do_on_disconnect``); connecting, sessions, subscriptions, keepalive,
-reconnects and publishing stay paho's. ``pyproject.toml`` pins the paho minor version these
-internals were read from, and tests/ingest/test_paho_fast_path.py drives both paths against
-a real broker.
+``_create_socket``, ``_in_packet``, ``_last_bytes_received``, ``_packet_queue``,
+``_do_on_disconnect``); connecting, sessions, subscriptions, keepalive, reconnects and
+publishing stay paho's. ``pyproject.toml`` pins the paho minor version these internals were
+read from. tests/ingest/test_paho_fast_path.py drives both paths against a real broker, and
+tests/ingest/test_buffered_publish_parse.py splits mixed streams at arbitrary bytes.
 """
 
 from __future__ import annotations
