@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from gridsense.errors import Fatal, Retryable
 from gridsense.model.envelopes import Reading
 from ingest.influx_sink import InfluxSink
-from ingest.reading_store import COLUMNS, reading_from_row, reading_row
+from ingest.reading_store import COLUMNS, reading_row
 
 log = logging.getLogger("gridsense.spool")
 
@@ -86,8 +86,7 @@ class InfluxForwarder:
         ).fetchall()
         if not rows:
             return 0
-        readings = [reading_from_row(*row[1:]) for row in rows]
-        self._sink.write(readings)
+        self._sink.write_rows([row[1:] for row in rows])
         self._conn.execute("DELETE FROM influx_spool WHERE seq <= ?", (rows[-1][0],))
         self.forwarded += len(rows)
         return len(rows)
