@@ -367,45 +367,28 @@ def run_throughput(args: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {
         k: [] for k in ("limit", "ceiling", "handler", "qos1", "qos0", "limit_bad", "qos1_bad", "w1", "w2")
     }
+
+    def drain(run: str, file: Path, qos: int) -> tuple[float, int]:
+        """One pipeline drain of ``file``: its rate, and how many dead letters it counted."""
+        cfg = pipeline_config(tmp, broker, grids, devices_csv, qos, run, influx_url, platform_url)
+        rate, app = pipeline_rate(cfg, broker, file, args.messages, qos)
+        dead = app.gateway.counters["dead_letters"]
+        app.stop()
+        end_session(broker, cfg.mqtt.client_id)
+        return rate, dead
+
     try:
         for r in range(args.rounds):  # A B A B: the machine is shared and noisy
             results["limit"].append(limit_rate(broker, good, args.messages))
             results["ceiling"].append(gateway_ceiling(broker, good, args.messages))
             cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, f"h-{r}", influx_url, platform_url)
             results["handler"].append(handler_rate(cfg, good, args.messages))
-            rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 1, f"q1-{r}", influx_url, platform_url),
-                broker,
-                good,
-                args.messages,
-                1,
-            )
-            results["qos1"].append(rate)
-            app.stop()
-            end_session(broker, app.cfg.mqtt.client_id)
+            results["qos1"].append(drain(f"q1-{r}", good, 1)[0])
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
-            rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 1, f"bad-{r}", influx_url, platform_url),
-                broker,
-                bad_file,
-                args.messages,
-                1,
-            )
-            dead = app.gateway.counters["dead_letters"]
-            app.stop()
-            end_session(broker, app.cfg.mqtt.client_id)
+            rate, dead = drain(f"bad-{r}", bad_file, 1)
             assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
             results["qos1_bad"].append(rate)
-            rate, app = pipeline_rate(
-                pipeline_config(tmp, broker, grids, devices_csv, 0, f"q0-{r}", influx_url, platform_url),
-                broker,
-                good,
-                args.messages,
-                0,
-            )
-            results["qos0"].append(rate)
-            app.stop()
-            end_session(broker, app.cfg.mqtt.client_id)
+            results["qos0"].append(drain(f"q0-{r}", good, 0)[0])
             if not args.no_workers:
                 for w in (1, 2):
                     cfg = pipeline_config(
