@@ -75,6 +75,23 @@ def remaining_length(n: int) -> bytes:
             return bytes(out)
 
 
+def _publish_arrival(buf: bytes | bytearray, start: int, stop: int, qos: int, mqtt5: bool) -> Arrival | None:
+    """The arrival a QoS 0/1 PUBLISH body ``buf[start:stop]`` carries, or None for paho to decode.
+
+    None means: properties present, an empty topic before MQTT 5 (malformed), or a header
+    longer than the body (truncated). paho then reports or decodes the packet as usual.
+    """
+    if stop - start < 2:
+        return None
+    tlen = (buf[start] << 8) | buf[start + 1]
+    head = start + 2 + tlen + (2 if qos else 0) + (1 if mqtt5 else 0)
+    if head > stop or (mqtt5 and buf[head - 1] != 0) or (tlen == 0 and not mqtt5):
+        return None
+    mid = (buf[head - 2 - mqtt5] << 8) | buf[head - 1 - mqtt5] if qos else 0
+    topic = str(buf[start + 2 : start + 2 + tlen], "utf-8", "replace")
+    return topic, bytes(buf[head:stop]), qos, mid, ()
+
+
 class FastPathClient(mqtt.Client):
     """A paho client whose PUBLISH deliveries arrive in per-read lists (see the module doc)."""
 
@@ -130,15 +147,12 @@ class FastPathClient(mqtt.Client):
                 length |= (byte & 0x7F) << shift
                 start, shift = start + 1, shift + 7
             stop = start + length
-            if byte & 0x80 or stop > end or length < 2:
+            if byte & 0x80 or stop > end:
                 break
-            tlen = (buf[start] << 8) | buf[start + 1]
-            head = start + 2 + tlen + (2 if qos else 0) + (1 if mqtt5 else 0)
-            if head > stop or (mqtt5 and buf[head - 1] != 0) or (tlen == 0 and not mqtt5):
+            arrival = _publish_arrival(buf, start, stop, qos, mqtt5)
+            if arrival is None:
                 break
-            mid = (buf[head - 2 - mqtt5] << 8) | buf[head - 1 - mqtt5] if qos else 0
-            topic = str(buf[start + 2 : start + 2 + tlen], "utf-8", "replace")
-            arrivals.append((topic, buf[head:stop], qos, mid, ()))
+            arrivals.append(arrival)
             pos = stop
             taken += 1
         if taken:
@@ -158,29 +172,14 @@ class FastPathClient(mqtt.Client):
         super()._do_on_disconnect(*args, **kwargs)
 
     def _handle_publish(self) -> MQTTErrorCode:
-        header = self._in_packet["command"]
-        qos = (header & 0x06) >> 1
-        if qos == 2:
-            return super()._handle_publish()
+        """A PUBLISH paho read itself (one that ran past a read buffer): the same lean decode."""
+        qos = (self._in_packet["command"] & 0x06) >> 1
         packet = self._in_packet["packet"]
-        try:
-            tlen = (packet[0] << 8) | packet[1]
-            pos = 2 + tlen
-            mid = 0
-            if qos:
-                mid = (packet[pos] << 8) | packet[pos + 1]
-                pos += 2
-            if self._protocol == MQTTProtocolVersion.MQTTv5:
-                if packet[pos] != 0:  # properties present: paho decodes them
-                    return super()._handle_publish()
-                pos += 1
-            elif tlen == 0:
-                return super()._handle_publish()  # an empty topic is malformed before MQTT 5
-        except IndexError:
-            return super()._handle_publish()  # truncated: paho reports the malformed packet
-        view = memoryview(packet)
-        topic = str(view[2 : 2 + tlen], "utf-8", "replace")
-        self._arrivals.append((topic, bytes(view[pos:]), qos, mid, ()))
+        mqtt5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        arrival = _publish_arrival(packet, 0, len(packet), qos, mqtt5) if qos < 2 else None
+        if arrival is None:
+            return super()._handle_publish()
+        self._arrivals.append(arrival)
         self.fast_path_count += 1
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
