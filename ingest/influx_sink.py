@@ -265,8 +265,6 @@ class InfluxSink:
         If a later chunk fails the earlier ones stay written; writing the whole batch again
         is harmless because points overwrite by series and timestamp.
         """
-        if self._closed:
-            raise Fatal("InfluxSink.write called after close()")
         self.write_rows([reading_row(r) for r in readings])
 
     def write_rows(self, rows: Sequence[Row]) -> None:
