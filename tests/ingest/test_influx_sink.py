@@ -411,7 +411,7 @@ _any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 @settings(max_examples=300)
 @given(
     device_id=st.text(min_size=1, max_size=12),
-    kind=st.sampled_from([k for k in Kind]),
+    kind=st.sampled_from(list(Kind)),
     grid=st.text(min_size=6, max_size=15),
     value=_any_float,
     counter=st.none() | _any_float,
