@@ -1,0 +1,115 @@
+"""The typed fast path of ``decode_gauge`` against ``decode_gauge_reference``.
+
+Whatever arrives, the two must agree exactly: the same samples (compared by ``repr``, so a
+``-0.0`` or a time zone counts), or the same reason and detail. The fast path may hand any
+payload to the reference, so the last tests check it does take the payloads gauges send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from gridsense.errors import Rejected
+from ingest.gauge_codec import (
+    _TYPED,
+    Sample,
+    _fast_json,
+    _fast_senml,
+    _JsonGauge,
+    decode_gauge,
+    decode_gauge_reference,
+    encode_json,
+    encode_senml,
+)
+from tests.ingest.test_fuzz_decoders import (
+    MAX_FUTURE,
+    NOW,
+    _dumps,
+    json_objects,
+    near_valid_records,
+    numbers,
+    senml_packs,
+    units,
+)
+from tests.ingest.test_gauge_codec import samples
+
+
+@st.composite
+def gauge_packs(draw: st.DrawFn) -> list[Any]:
+    """A gauge's own SenML pack, then base and record fields changed or added: mostly valid."""
+    pack: list[Any] = orjson.loads(encode_senml(draw(samples())))
+    extra = st.fixed_dictionaries(
+        {},
+        optional={
+            "t": numbers | st.sampled_from([-60, 60, 3600]),
+            "bv": numbers,
+            "bs": numbers,
+            "ut": numbers,
+            "u": units,
+            "s": numbers,
+        },
+    )
+    for rec in pack:
+        rec.update(draw(extra))
+    if draw(st.booleans()):  # a second reading of the same gauge, a minute later
+        pack.append({**pack[0], "t": pack[0].get("t", 0) + 60})
+        del pack[-1]["bn"]
+    return pack
+
+
+FUZZ = settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+
+
+def outcome(decoder: Any, payload: bytes) -> str:
+    try:
+        return repr(decoder(payload, NOW, MAX_FUTURE))
+    except Rejected as exc:
+        return repr(("rejected", exc.reason, exc.detail))
+
+
+def agree(payload: bytes) -> None:
+    assert outcome(decode_gauge, payload) == outcome(decode_gauge_reference, payload)
+
+
+@FUZZ
+@given(json_objects)
+@example({"device_id": "rg-1", "ts": "2026-07-21T14:05:00+08:00", "rain_mm": -0.0})
+@example({"device_id": "rg-1", "ts": 1784613900, "rain_mm": 1, "battery": None, "ut": 60})
+@example({"device_id": "rg-1", "ts": 2**63 - 1, "rain_mm": 1})
+@example({"device_id": "rg-1", "ts": "9999-12-31T23:59:59-01:00", "rain_mm": 1})
+def test_json_objects_decode_alike(doc: dict[str, Any]) -> None:
+    agree(_dumps(doc))
+
+
+@FUZZ
+@given(gauge_packs() | st.lists(near_valid_records, min_size=1, max_size=4) | senml_packs)
+@example([{"bn": "urn:dev:rg-1:", "bt": -0.0, "n": "rain", "u": "mm", "v": -0.0}])
+@example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1, "vs": "x"}])
+@example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1, "bver": "10"}])
+@example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "s": None}])
+@example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1, "t": 60}, {"n": "rain", "u": "mm", "v": 2}])
+def test_senml_packs_decode_alike(pack: list[Any]) -> None:
+    agree(_dumps(pack))
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=200))
+@example(b'{"device_id": "rg-1", "ts": 1784613900, "rain_mm": 1, "rain_mm": 2}')
+@example(b'{"device_id": "\\ud800", "ts": 1784613900, "rain_mm": 1}')
+@example(b'[{"v": 1e999}]')
+def test_arbitrary_bytes_decode_alike(payload: bytes) -> None:
+    agree(payload)
+
+
+@settings(max_examples=300)
+@given(samples(), st.booleans())
+def test_what_gauges_send_takes_the_fast_path(sample: Sample, senml: bool) -> None:
+    payload = encode_senml(sample) if senml else encode_json(sample)
+    doc = _TYPED.decode(payload)
+    fast = _fast_json(doc) if isinstance(doc, _JsonGauge) else _fast_senml(doc, NOW)
+    assert fast is not None
+    agree(payload)
