@@ -25,6 +25,7 @@ pipeline's RSS per active gauge with 10k and 100k gauges.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import resource
@@ -219,6 +220,7 @@ def pipeline_rate(
                 done.set()
 
     app.pipeline.on_commit = on_commit
+    settle_heap()  # as 'gridsense run' does; undone by release_heap() after the drain
     t0 = time.perf_counter()
     app.start()
     deadline = time.monotonic() + 600
@@ -242,12 +244,21 @@ def handler_rate(cfg: GridsenseConfig, file: Path, n: int) -> float:
         msgs.append(InboundMessage(topic.decode(), payload, now, 1, i % 65535 + 1))
     app = App(cfg)
     size = cfg.mqtt.batch_max
+    settle_heap()
     t0 = time.perf_counter()
     for i in range(0, len(msgs), size):
         app.pipeline.handle(msgs[i : i + size])
     rate = len(msgs) / (time.perf_counter() - t0)
     app.conn.close()
+    release_heap()
     return rate
+
+
+def release_heap() -> None:
+    """Undo ``settle_heap`` once a measured App is done, outside the timed part: this process
+    builds many Apps, and what a frozen one held would otherwise stay for good."""
+    gc.unfreeze()
+    gc.collect()
 
 
 def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
@@ -374,6 +385,7 @@ def run_throughput(args: argparse.Namespace) -> None:
         rate, app = pipeline_rate(cfg, broker, file, args.messages, qos)
         dead = app.gateway.counters["dead_letters"]
         app.stop()
+        release_heap()
         end_session(broker, cfg.mqtt.client_id)
         return rate, dead
 
