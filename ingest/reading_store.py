@@ -33,8 +33,8 @@ _INSERT = (
 )
 
 
-def ts_ms(ts: datetime) -> int:
-    return epoch_ms(ts)
+#: A timestamp as the store's key, integer milliseconds (``epoch_ms``, under the store's name).
+ts_ms = epoch_ms
 
 
 def from_ms(ms: int) -> datetime:

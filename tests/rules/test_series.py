@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.series import COARSE_N, COARSE_S, FINE_N, FINE_S, Ring
+from rules.series import COARSE_N, COARSE_S, FINE_N, FINE_S, DeviceSeries, Ring
 
 events = st.lists(
     st.tuples(st.integers(min_value=0, max_value=3 * 86400), st.floats(min_value=0, max_value=20)),
@@ -33,3 +35,18 @@ def test_a_value_older_than_the_ring_is_refused() -> None:
     assert ring.add(10_000, 1.0)
     assert not ring.add(10_000 - FINE_S * FINE_N, 1.0)
     assert ring.total(60) == 1.0
+
+
+def test_new_rings_start_empty_and_share_no_buckets() -> None:
+    """Rings are copied from a template per statistic: writing one leaves the others alone."""
+    ops = ((FINE_S, "sum"), (FINE_S, "max"), (COARSE_S, "sum"))
+    a, b = DeviceSeries(ops), DeviceSeries(ops)
+    a.add(6_000, 4.0)
+    assert a.ring((FINE_S, "sum")).window(1) == [4.0]
+    assert a.ring((FINE_S, "max")).window(1) == [4.0]
+    b.add(6_000, 1.0)
+    assert b.ring((FINE_S, "sum")).window(1) == [1.0]
+    assert a.ring((FINE_S, "sum")).window(1) == [4.0]
+    fresh = DeviceSeries(ops)
+    assert list(fresh.ring((FINE_S, "sum")).vals) == [0.0] * FINE_N
+    assert all(math.isnan(v) for v in fresh.ring((FINE_S, "max")).vals)
