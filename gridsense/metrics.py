@@ -152,10 +152,34 @@ def _histogram(name: str, buckets: tuple[float, ...]) -> Histogram:
 DETECTOR_LATENCY_SECONDS = _histogram(
     "gridsense_detector_latency_seconds", (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 )
-#: Observe with ``ACK_LATENCY_SECONDS.observe(ack_time - message.received_at)`` in the gateway.
+#: Observed in the gateway for each acknowledged message: ack time - ``message.received_at``
+#: (with ``observe_many`` for the messages of one read, which share their arrival).
 ACK_LATENCY_SECONDS = _histogram(
     "gridsense_ack_latency_seconds", (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 )
+
+
+def observe_many(hist: Histogram, amount: float, count: int) -> None:
+    """``hist.observe(amount)`` ``count`` times, in one step.
+
+    prometheus_client has no weighted observation, and one ``observe`` takes two locks and
+    a bucket search: a few microseconds for each acknowledged message. This does what
+    ``Histogram.observe`` does, once, through the same value objects; where a release has
+    changed those internals it falls back to observing one by one. A test holds the
+    exposition equal to ``count`` plain observations.
+    """
+    try:
+        total, buckets, bounds = hist._sum, hist._buckets, hist._upper_bounds  # type: ignore[attr-defined]
+    except AttributeError:
+        for _ in range(count):
+            hist.observe(amount)
+        return
+    hist._raise_if_not_observable()  # type: ignore[attr-defined]
+    total.inc(amount * count)
+    for i, bound in enumerate(bounds):
+        if amount <= bound:
+            buckets[i].inc(count)
+            break
 
 
 class PipelineCollector(Collector):

@@ -34,7 +34,7 @@ from paho.mqtt.properties import Properties
 
 from gridsense.config import MqttConfig
 from gridsense.errors import Retryable
-from gridsense.metrics import ACK_LATENCY_SECONDS
+from gridsense.metrics import ACK_LATENCY_SECONDS, observe_many
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter
 from ingest.paho_fast_path import Arrival, FastPathClient
@@ -229,12 +229,18 @@ class MqttGateway:
                 self._client.ack(m.mid, 2)
                 self.counters["acked"] += 1
         self.counters["acked"] += self._client.ack_many(puback)
+        if not batch:
+            return
         now = datetime.now(UTC)
-        observed: datetime | None = None
-        for m in batch:  # receive → ack, what backpressure and batching cost each message
-            if m.received_at is not observed:  # messages of one read share their instant
-                observed, latency = m.received_at, (now - m.received_at).total_seconds()
-            ACK_LATENCY_SECONDS.observe(latency)
+        # receive → ack, what backpressure and batching cost each message; the messages of one
+        # read share their instant, so each run of them is one weighted observation
+        run_at, run = batch[0].received_at, 0
+        for m in batch:
+            if m.received_at is not run_at:
+                observe_many(ACK_LATENCY_SECONDS, (now - run_at).total_seconds(), run)
+                run_at, run = m.received_at, 0
+            run += 1
+        observe_many(ACK_LATENCY_SECONDS, (now - run_at).total_seconds(), run)
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.counters["readings"] += outcome.readings

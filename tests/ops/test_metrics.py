@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridsense.embedded_broker import MosquittoBroker
-from gridsense.metrics import ACK_LATENCY_SECONDS, METRICS, series_names
+from gridsense.metrics import ACK_LATENCY_SECONDS, METRICS, observe_many, series_names
 from gridsense.ops.app import create_ops_app
 from gridsense.ops.server import OpsServer
 from gridsense.ops.source import AppSource
@@ -31,6 +31,13 @@ def scrape(http: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     return out
 
 
+def _ack_count() -> float:
+    """The process-wide ack-latency histogram's count so far (other tests observe it too)."""
+    return next(
+        s.value for fam in ACK_LATENCY_SECONDS.collect() for s in fam.samples if s.name.endswith("_count")
+    )
+
+
 def test_metrics_and_readiness_follow_the_live_pipeline(
     mosquitto_factory: Callable[..., MosquittoBroker],
     platform: PlatformServer,
@@ -42,6 +49,7 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
         server = OpsServer(create_ops_app(AppSource(app))).start()
         try:
             http = httpx.Client(base_url=server.url, timeout=10)
+            acks_before = _ack_count()
             sent = publish_storm(app, broker)
             c = app.gateway.counters
             wait_for(
@@ -78,7 +86,8 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
             assert m[("gridsense_delivery_attempts_total", ())] >= delivered > 0
             assert m[("gridsense_mqtt_connected", ())] == 1
             assert m[("gridsense_spool_bytes", ())] == 0  # no spool hook: the SQLite sink has none
-            assert m[("gridsense_ack_latency_seconds_count", ())] >= 1
+            # one observation for each message acknowledged (the gateway weighs runs of them)
+            assert m[("gridsense_ack_latency_seconds_count", ())] - acks_before >= sent + 1
             assert m[("gridsense_store_bytes", ())] > 0
             exposed = {name for name, _ in m}
             missing = (
@@ -126,3 +135,28 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
             http.close()
         finally:
             server.stop()
+
+
+def test_observe_many_is_count_plain_observations() -> None:
+    """The gateway's weighted observation exposes exactly what one ``observe`` per message would."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    def exposition(observe: Callable[[Histogram], None]) -> bytes:
+        reg = CollectorRegistry()
+        hist = Histogram("ack", "ack latency", buckets=(0.01, 0.1, 1.0), registry=reg)
+        observe(hist)
+        return b"\n".join(ln for ln in generate_latest(reg).splitlines() if b"_created" not in ln)
+
+    runs = [(0.004, 3), (0.01, 2), (0.5, 7), (2.0, 1), (0.05, 0)]
+
+    def plain(h: Histogram) -> None:
+        for amount, count in runs:
+            for _ in range(count):
+                h.observe(amount)
+
+    def weighted(h: Histogram) -> None:
+        for amount, count in runs:
+            observe_many(h, amount, count)
+
+    assert exposition(weighted) == exposition(plain)
+    assert b"ack_count 13.0" in exposition(weighted)
