@@ -169,12 +169,12 @@ def observe_many(hist: Histogram, amount: float, count: int) -> None:
     exposition equal to ``count`` plain observations.
     """
     try:
-        total, buckets, bounds = hist._sum, hist._buckets, hist._upper_bounds  # type: ignore[attr-defined]
+        total, buckets, bounds = hist._sum, hist._buckets, hist._upper_bounds
     except AttributeError:
         for _ in range(count):
             hist.observe(amount)
         return
-    hist._raise_if_not_observable()  # type: ignore[attr-defined]
+    hist._raise_if_not_observable()
     total.inc(amount * count)
     for i, bound in enumerate(bounds):
         if amount <= bound:
