@@ -189,7 +189,8 @@ class RuleEngine:
             if value is None or (value < quiet_below and (rule.id, device) not in members):
                 continue
             changes.extend(self._apply(rule, reading, round(value, 3), now, series))
-        changes.extend(self._escalation.review(changes))
+        if changes:  # nearly every reading changes nothing, and then there is nothing to escalate
+            changes.extend(self._escalation.review(changes))
         return changes
 
     def _next_level(self, rule: WindowRule, m: Member, value: float, now: float) -> str | None:
