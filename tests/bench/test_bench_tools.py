@@ -57,3 +57,18 @@ def test_the_platform_runs_in_a_process_of_its_own() -> None:
     with platform_process() as url:
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
         assert httpx.get(f"{url}/api/v1/indicators", timeout=5).json()["filed"] == 0
+
+
+def test_store_insert_bench_prints_each_size_against_the_empty_store(tmp_path: Path) -> None:
+    """bench/store_insert.py at toy sizes: one line per store size, the empty store's ratio 1."""
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "store_insert.py"), "--sizes", "0", "6000", "--readings", "2000"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    lines = [ln for ln in out.splitlines() if "store holding" in ln]
+    assert len(lines) == 2
+    assert "holding          0 rows" in lines[0] and "ratio to the empty store  1.00" in lines[0]
+    assert "holding      6,000 rows" in lines[1] and "time-first key" in lines[1]
