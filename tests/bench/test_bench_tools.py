@@ -71,4 +71,4 @@ def test_store_insert_bench_prints_each_size_against_the_empty_store(tmp_path: P
     lines = [ln for ln in out.splitlines() if "store holding" in ln]
     assert len(lines) == 2
     assert "holding          0 rows" in lines[0] and "ratio to the empty store  1.00" in lines[0]
-    assert "holding      6,000 rows" in lines[1] and "time-first key" in lines[1]
+    assert "holding      6,000 rows" in lines[1] and "with a device index" in lines[1]
