@@ -74,10 +74,9 @@ def test_case_appears_live_and_clicking_its_grid_shows_it(
                 wait_for(lambda: filed_cases(app.cfg.store.path), what="a case filed on the platform")
                 page.wait_for_selector("#cases li.case", timeout=30_000)
                 key, grid = _first_grid_case(page)
-                page.wait_for_function(
-                    f"document.getElementById('g{grid}').classList.contains('oc')",
-                    timeout=15_000,
-                )
+                # A selector, not wait_for_function: its polled predicate is a string the
+                # page's CSP (no 'unsafe-eval') refuses to evaluate whenever it must poll.
+                page.wait_for_selector(f"#g{grid}.oc", state="attached", timeout=15_000)
 
                 page.click(f"#g{grid}")
                 detail = page.locator(f"#detail .grid-detail[data-grid='{grid}']")
