@@ -36,6 +36,7 @@ from gridsense.ops.gridmap import build_map, map_state
 from gridsense.ops.rain import recent_data
 from gridsense.progress import Progress
 from gridsense.txn import transaction
+from ingest.reading_store import COLUMNS, ReadingStore
 
 CENTRE = (39.91, 116.40)  # Tiananmen, roughly
 
@@ -128,7 +129,8 @@ def fill_store(path: Path, devices: DeviceRegistry, grids: GridRegistry) -> int:
                 (d.device_id, now - m * 300_000, "rain", d.grid_code, 9.0 if heavy else 0.2, None, 95.0, 0)
             )
     with transaction(conn):  # one commit: the store's connections are in autocommit mode
-        conn.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.executemany(f"INSERT INTO readings_recent ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+        ReadingStore(conn).settle(now - 600_000)  # as in service: the last minutes not yet settled
         for k, code in enumerate(sorted(storm)):
             level = ("blue", "yellow", "orange", "red")[k % 4]
             conn.execute(

@@ -1,22 +1,28 @@
 """The reading store's insert cost per reading as the store fills, against the empty store.
 
-    python bench/store_insert.py [--sizes 0 1000000] [--gauges 10000]
+    python bench/store_insert.py [--sizes 0 1000000] [--gauges 10000] [--readings 300000]
 
 The ingest benchmark drains into a fresh store. In service the store holds at least the
 longest rule window (24 h): 14.4 M rows for 10,000 gauges at one reading a minute. This
-measures the production path (``gridsense.db.connect``'s pragmas, ``ReadingStore.insert_many``
-in batches of 2,000, one transaction each, as the pipeline commits them) after the store
-already holds N rows, and prints the ratio against the empty store measured in the same run.
+measures the production path after the store already holds N rows, and prints the ratio
+against the empty store measured in the same run:
 
-For comparison it also measures the same rows in a table keyed by time first,
-``PRIMARY KEY (ts_ms, device_id)``, which the pipeline does **not** use: new readings then
-land at the right edge of the tree instead of on one page per gauge; and that table with
-the index on ``(device_id, ts_ms)`` the operations page's per-gauge queries would need.
+- ``gridsense.db.connect``'s pragmas (WAL, ``synchronous=FULL``);
+- ``ReadingStore.insert_many`` in batches of 2,000, one transaction each, as the pipeline
+  commits them;
+- ``ReadingStore.settle`` every ``--settle-s`` of the readings' own time, in its own
+  transaction, as the pipeline's timed job runs it. Its cost is in the figure, and the
+  longest settle (the pause the pipeline sees) is printed.
+
+For comparison it measures the layout the store had before: one table keyed by gauge
+first, which each batch's readings entered directly, each on a page of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import random
 import sqlite3
 import sys
 import tempfile
@@ -30,41 +36,58 @@ sys.path.insert(0, str(ROOT))
 from gridsense.db import connect  # noqa: E402
 from gridsense.model.envelopes import Kind, trusted_reading  # noqa: E402
 from gridsense.txn import transaction  # noqa: E402
-from ingest.reading_store import _INSERT, ReadingStore  # noqa: E402
+from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore  # noqa: E402
 
 BATCH = 2000
 T0_MS = 1_795_790_000_000
-TIME_FIRST = """
-CREATE TABLE readings (
+MINUTE_MS = 60_000
+GAUGE_KEYED = """
+CREATE TABLE readings_before (
     device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, grid_code TEXT NOT NULL,
     value REAL NOT NULL, counter REAL, battery REAL, suspect INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (ts_ms, device_id)
+    PRIMARY KEY (device_id, ts_ms)
 ) WITHOUT ROWID;
+CREATE INDEX readings_before_ts ON readings_before (ts_ms);
 """
-
 
 Row = tuple[str, int, str, str, float, float | None, float | None, int]
 
 
+@functools.cache
+def arrival_order(gauges: int) -> list[int]:
+    """The gauges in the order they report within each minute: unrelated to their ids."""
+    order = list(range(gauges))
+    random.Random(gauges).shuffle(order)
+    return order
+
+
 def rows(start: int, count: int, gauges: int) -> list[Row]:
-    """Row i: gauge i mod gauges, one reading a minute each, in arrival order."""
+    """Row i in arrival order: every gauge reports once a minute at its own second, so the
+    timestamps rise with i while the gauge ids come in no order (as in service)."""
     grid = "110101001001001"
-    return [
-        (f"rg-{i % gauges:06d}", T0_MS + (i // gauges) * 60_000, "rain", grid, 0.1, None, 55.0, 0)
-        for i in range(start, start + count)
-    ]
+    order = arrival_order(gauges)
+    out: list[Row] = []
+    for i in range(start, start + count):
+        minute, slot = divmod(i, gauges)
+        ts = T0_MS + minute * MINUTE_MS + slot * MINUTE_MS // gauges
+        out.append((f"rg-{order[slot]:06d}", ts, "rain", grid, 0.1, None, 55.0, 0))
+    return out
 
 
-def prefill(conn: sqlite3.Connection, n: int, gauges: int) -> None:
+def prefill(conn: sqlite3.Connection, table: str, n: int, gauges: int) -> None:
+    """The store's history: rows a settle would have put in the gauge-keyed table."""
     for i in range(0, n, 50_000):
         with transaction(conn):
-            conn.executemany(_INSERT, rows(i, min(50_000, n - i), gauges))
+            conn.executemany(
+                f"INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows(i, min(50_000, n - i), gauges),
+            )
 
 
-def production(path: Path, size: int, gauges: int, n: int) -> float:
-    """µs per reading through ReadingStore.insert_many, after ``size`` rows."""
+def production(path: Path, size: int, gauges: int, n: int, settle_s: float) -> tuple[float, int, float]:
+    """µs per reading through insert_many and the settles, the settles run, the longest (s)."""
     conn = connect(path)
-    prefill(conn, size, gauges)
+    prefill(conn, "readings_settled", size, gauges)
     store = ReadingStore(conn)
     batches = [
         [
@@ -73,27 +96,39 @@ def production(path: Path, size: int, gauges: int, n: int) -> float:
         ]
         for i in range(size, size + n, BATCH)
     ]
+    settle_ms = int(settle_s * 1000)
+    next_settle = T0_MS + (size // gauges) * MINUTE_MS + settle_ms
+    settles: list[float] = []
     t0 = time.perf_counter()
     for batch in batches:
         with transaction(conn):
             store.insert_many(batch)
+        now_ms = int(batch[-1].ts.timestamp() * 1000)
+        if now_ms >= next_settle:
+            next_settle += settle_ms
+            s0 = time.perf_counter()
+            with transaction(conn):
+                store.settle(now_ms - SETTLE_MARGIN_MS)
+            settles.append(time.perf_counter() - s0)
     elapsed = time.perf_counter() - t0
+    stored = store.count()
     conn.close()
-    return elapsed / n * 1e6
+    if stored != size + n:
+        raise SystemExit(f"the store holds {stored:,} readings, expected {size + n:,}")
+    return elapsed / n * 1e6, len(settles), max(settles, default=0.0)
 
 
-def time_first(path: Path, size: int, gauges: int, n: int, device_index: bool = False) -> float:
-    """µs per row, the same pragmas, into the time-first table (rows, not envelopes)."""
+def gauge_keyed(path: Path, size: int, gauges: int, n: int) -> float:
+    """µs per row, the same pragmas, straight into one gauge-keyed table (the old layout)."""
     conn = connect(path, create=False)
-    conn.executescript(TIME_FIRST)
-    if device_index:
-        conn.execute("CREATE INDEX readings_device ON readings (device_id, ts_ms)")
-    prefill(conn, size, gauges)
+    conn.executescript(GAUGE_KEYED)
+    prefill(conn, "readings_before", size, gauges)
     batches = [rows(i, BATCH, gauges) for i in range(size, size + n, BATCH)]
+    insert = f"INSERT OR IGNORE INTO readings_before ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     t0 = time.perf_counter()
     for batch in batches:
         with transaction(conn):
-            conn.executemany(_INSERT, batch)
+            conn.executemany(insert, batch)
     elapsed = time.perf_counter() - t0
     conn.close()
     return elapsed / n * 1e6
@@ -103,19 +138,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[0, 1_000_000])
     ap.add_argument("--gauges", type=int, default=10_000)
-    ap.add_argument("--readings", type=int, default=40_000, help="readings timed at each size")
+    ap.add_argument("--readings", type=int, default=300_000, help="readings timed at each size")
+    ap.add_argument("--settle-s", type=float, default=600.0, help="store.settle_s, in the readings' time")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-store-"))
-    print(f"store insert, batches of {BATCH}, {args.gauges} gauges, wall time per reading (fsync included)")
+    print(
+        f"store insert, batches of {BATCH}, {args.gauges} gauges at 1/min, settle every {args.settle_s:g} s,"
+        " wall time per reading (fsync and settles included)"
+    )
     base = None
     for size in sorted(set(args.sizes) | {0}):
-        prod = production(tmp / f"p{size}.db", size, args.gauges, args.readings)
-        alt = time_first(tmp / f"t{size}.db", size, args.gauges, args.readings)
-        alt_indexed = time_first(tmp / f"ti{size}.db", size, args.gauges, args.readings, device_index=True)
+        prod, settles, longest = production(
+            tmp / f"p{size}.db", size, args.gauges, args.readings, args.settle_s
+        )
+        before = gauge_keyed(tmp / f"b{size}.db", size, args.gauges, args.readings)
         base = base or prod
         print(
             f"  store holding {size:>10,} rows: {prod:6.1f} µs   ratio to the empty store {prod / base:5.2f}"
-            f"   | not used: time-first key {alt:6.1f} µs, with a device index {alt_indexed:6.1f} µs"
+            f"   ({settles} settles, longest {longest * 1e3:.0f} ms)"
+            f"   | before, one gauge-keyed table: {before:6.1f} µs, {before / prod:.1f}× the cost"
         )
 
 

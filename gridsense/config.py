@@ -118,6 +118,12 @@ class StoreConfig(_Section):
         default=Path("gridsense.db"),
         description="SQLite file (WAL) holding readings, incidents, the outbox and dead letters",
     )
+    settle_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="how often new readings move in bulk to the gauge-keyed table"
+        " (until then they sit in a small time-keyed one)",
+    )
 
 
 class SqliteSinkConfig(_Section):

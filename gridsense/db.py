@@ -14,6 +14,7 @@ from bridge.outbox import SCHEMA as OUTBOX_SCHEMA
 from detectors.handler import SCHEMA as CAMERA_SCHEMA
 from ingest.deadletter import SCHEMA as DEADLETTER_SCHEMA
 from ingest.reading_store import SCHEMA as READING_SCHEMA
+from ingest.reading_store import upgrade as upgrade_readings
 from ingest.spool import SCHEMA as SPOOL_SCHEMA
 from rules.assets.schema import SCHEMA as ASSET_SCHEMA
 from rules.incidents import SCHEMA as INCIDENT_SCHEMA
@@ -40,6 +41,7 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
     if create:
+        upgrade_readings(conn)
         for schema in SCHEMAS:
             conn.executescript(schema)
     return conn

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from gridsense.ops.incidents import open_incidents_sql
 from gridsense.ops.source import LiveCounters, OpsSource
+from ingest.reading_store import newest_ms
 
 log = logging.getLogger("gridsense.metrics")
 
@@ -218,7 +219,7 @@ class PipelineCollector(Collector):
                     " FROM cases c LEFT JOIN outbox o ON o.message_key = c.case_key"
                     " WHERE c.status NOT IN ('结案', '作废', 'rejected') GROUP BY 1, 2"
                 ).fetchall()
-                (newest,) = conn.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
+                newest = newest_ms(conn)
                 spool = _spool_rows(conn)
         except Exception as exc:  # a scrape must answer even when the store cannot be read
             log.warning("metrics: state store not readable: %s", exc)

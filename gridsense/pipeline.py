@@ -31,7 +31,7 @@ from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.gauge_codec import decode_gauge
 from ingest.normalise import GaugeNormaliser
 from ingest.rate_limit import DeviceRateLimit
-from ingest.reading_store import ReadingStore
+from ingest.reading_store import ReadingStore, SettleReadings
 from ingest.spool import InfluxSpool
 from ingest.topics import TopicScheme
 from rules.engine import RuleEngine
@@ -67,13 +67,13 @@ class GaugePipeline:
         self._builder = builder
         self._spool = spool
         self._handlers: dict[Kind, KindHandler] = {h.kind: h for h in handlers}
-        self._jobs = list(jobs)
         self._job_due: dict[str, float] = {}
         self._prepared: dict[Kind, list[object]] = {}
         self._kinds_seen: set[Kind] = set()
         #: Called after each commit with the stored readings and the incident changes (benchmarks).
         self.on_commit: Callable[[list[Reading], list[IncidentChange]], None] | None = None
         self._readings = ReadingStore(conn)
+        self._jobs = [*jobs, SettleReadings(self._readings, cfg.store.settle_s)]
         self._deadletters = DeadLetterStore(conn)
         self._outbox = CaseOutbox(conn)
         #: A PostgreSQL outbox shared by several workers, if configured (cases go there instead).

@@ -26,6 +26,7 @@ from gridsense.ops.gridmap import GridMap, MapState, map_state
 from gridsense.ops.incidents import open_incidents
 from gridsense.ops.rain import RecentData, now_ms, recent_data
 from gridsense.ops.source import OpsSource, ro_connect
+from ingest.reading_store import newest_ms
 
 log = logging.getLogger("gridsense.ops.feed")
 
@@ -224,7 +225,7 @@ class OpsFeed:
         silent = sum(i.rule_id.endswith("_silent") for i in incidents)
         (pending,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()
         (rejected,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'rejected'").fetchone()
-        (newest,) = conn.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
+        newest = newest_ms(conn)
         ms = self._map_state
         return {
             "open_cases": len(open_cases),
