@@ -1,10 +1,10 @@
 """Readings in the embedded store, idempotent by (device, timestamp).
 
-This table is also the source the rules rebuild their windows from after a restart,
-so it keeps at least the longest rule window even when InfluxDB is the long-term sink.
+The store is also the source the rules rebuild their windows from after a restart, so it
+keeps at least the longest rule window even when InfluxDB is the long-term sink.
 
 Two tables hold the readings, and the view ``readings`` is their union, which every reader
-queries:
+queries (SQLite pushes a query's conditions into both):
 
 - ``readings_recent``, keyed by time first, takes every new reading. Each batch lands at the
   right edge of its tree, on a handful of pages, however many rows the store holds.
