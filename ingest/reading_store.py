@@ -9,8 +9,9 @@ queries (SQLite pushes a query's conditions into both):
 - ``readings_recent``, keyed by time first, takes every new reading. Each batch lands at the
   right edge of its tree, on a handful of pages, however many rows the store holds.
 - ``readings_settled``, keyed by gauge first, holds the rest. Every ``store.settle_s`` the
-  rows older than a minute move there in one sorted pass (``settle``), each gauge's readings
-  of the interval onto its own page at once. A gauge's last day is then a short range scan.
+  rows more than a minute older than the newest move there in one sorted pass (``settle``),
+  each gauge's readings of the interval onto its own page at once. A gauge's last day is
+  then a short range scan.
 
 Inserting straight into the gauge-keyed table put each reading on a page of its own: a
 batch of 2,000 dirtied about 2,000 pages, all written to the WAL at commit, and one reading
@@ -242,13 +243,21 @@ class ReadingStore:
 
 @dataclass
 class SettleReadings:
-    """``ingest.contract.ScheduledJob``: every ``interval_s``, recent readings older than
-    ``SETTLE_MARGIN_MS`` move to the gauge-keyed table (``ReadingStore.settle``)."""
+    """``ingest.contract.ScheduledJob``: every ``interval_s``, recent readings more than
+    ``SETTLE_MARGIN_MS`` older than the newest one move to the gauge-keyed table.
+
+    Older than the newest *reading*, not than the clock: after an outage the broker replays
+    the backlog oldest first, and a cutoff on the clock would settle the head of the replay
+    and send the rest, stamped before the watermark, the slow way into the settled table.
+    The clock still caps the cutoff, so a gauge stamping the future cannot drag it along.
+    """
 
     store: ReadingStore
     interval_s: float
     name: str = "settle_readings"
 
     def run(self, conn: sqlite3.Connection, now: datetime) -> list[IncidentChange]:
-        self.store.settle(epoch_ms(now) - SETTLE_MARGIN_MS)
+        (newest,) = conn.execute("SELECT MAX(ts_ms) FROM readings_recent").fetchone()
+        if newest is not None:
+            self.store.settle(min(int(newest), epoch_ms(now)) - SETTLE_MARGIN_MS)
         return []

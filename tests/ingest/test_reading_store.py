@@ -23,7 +23,7 @@ from gridsense.model.envelopes import Kind, Reading, trusted_reading
 from gridsense.txn import transaction
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json
-from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore, from_ms, newest_ms
+from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore, SettleReadings, from_ms, newest_ms
 
 T0 = datetime(2026, 7, 20, 8, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
@@ -175,3 +175,41 @@ def test_the_pipeline_settles_what_is_older_than_the_margin_and_keeps_the_rest_r
     # A redelivery of a settled reading is still a duplicate, through the pipeline.
     again = app.pipeline.handle([msg(stamps[0])])
     assert (again.readings, again.duplicates) == (0, 1)
+
+
+def test_a_backlog_replayed_after_an_outage_keeps_landing_in_the_recent_table(tmp_path: Path) -> None:
+    """The settle cutoff follows the newest reading, not the clock: with the clock's, the
+    first settle would pass the whole backlog and its rest would go the slow way."""
+    app = App(GridsenseConfig(store=StoreConfig(path=tmp_path / "s.db", settle_s=3600)))
+    dev = "rg-012001001-1"
+    down_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    def msg(minute: int) -> InboundMessage:
+        ts = down_at + timedelta(minutes=minute)
+        payload = encode_json(Sample(dev, Kind.RAIN, ts, "amount", 0.2))
+        return InboundMessage(f"city/{GRID[:6]}/{GRID}/rain/{dev}", payload, ts)
+
+    assert app.pipeline.handle([msg(m) for m in range(10)]).readings == 10  # the backlog's head
+    app.pipeline.tick()  # a settle runs mid-replay
+    # Minutes 0–7: more than a minute older than the newest (minute 9); the clock is an hour on.
+    assert len(keys_in(app.conn, "readings_settled")) == 8
+    assert app.pipeline.handle([msg(m) for m in range(10, 20)]).readings == 10
+    assert len(keys_in(app.conn, "readings_settled")) == 8
+    assert len(keys_in(app.conn, "readings_recent")) == 12
+
+
+def test_a_gauge_stamping_the_future_does_not_drag_the_settle_cutoff_along() -> None:
+    conn = connect(":memory:")
+    store = ReadingStore(conn)
+    now = T0 + timedelta(minutes=30)
+    with transaction(conn):
+        store.insert_many([reading("rg-a", T0_MS + m * MIN_MS) for m in range(30)])
+        store.insert_many([reading("rg-b", T0_MS + 600 * MIN_MS)])  # ten hours ahead
+    job = SettleReadings(store, 600.0)
+    with transaction(conn):
+        job.run(conn, now)
+    # The clock caps the cutoff at now - margin: rg-a's last minute stays, rg-b's future too.
+    assert sorted(ms for _, ms in keys_in(conn, "readings_recent")) == [
+        T0_MS + 29 * MIN_MS,
+        T0_MS + 600 * MIN_MS,
+    ]
