@@ -171,7 +171,12 @@ class BridgeConfig(_Section):
         default="native",
         description="how cases reach the platform: native REST, Open311 GeoReport v2, or MQTT",
     )
-    concurrency: int = Field(default=8, ge=1, le=64, description="messages of different grids in flight")
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="messages of different grids in flight while a backlog drains (a pass of 32 rows or more; smaller passes go out one at a time)",
+    )
     open311: Open311Config | None = Field(default=None, description="Open311 endpoint (adapter open311)")
     mqtt_platform: MqttPlatformConfig | None = Field(
         default=None, description="the platform's broker (adapter mqtt); not the pipeline's own broker"
