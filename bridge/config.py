@@ -10,6 +10,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+#: By default, a delivery pass of at least this many rows is a backlog, sent in parallel
+#: (``bridge.concurrency``). The half-rate latency run (about 25 cases and updates a second)
+#: made passes of 1–19 rows.
+BACKLOG_ROWS = 32
+
 # The workflow statuses gridsense records (domain README §1, §6).
 OurStatus = Literal["立案", "派遣", "处置", "核查", "结案", "作废", "缓办"]
 FINAL_STATUSES: frozenset[str] = frozenset({"结案", "作废"})

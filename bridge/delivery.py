@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bridge.config import StatusSyncConfig
+from bridge.config import BACKLOG_ROWS, StatusSyncConfig
 from bridge.contract import (
     CaseAdapter,
     CaseWithdrawal,
@@ -79,11 +79,6 @@ class DeliveryStats:
 def backoff_s(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter (AWS architecture blog's 'full jitter')."""
     return rng.uniform(0, min(cap, initial * 2 ** min(attempt, 30)))
-
-
-#: By default, a pass of at least this many rows is a backlog, sent in parallel. The half-rate latency
-#: run (about 25 cases and updates a second) made passes of 1–19 rows.
-BACKLOG_ROWS = 32
 
 
 class CaseDelivery:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bridge.config import (
+    BACKLOG_ROWS,
     MqttPlatformConfig,
     Open311Config,
     OutboxConfig,
@@ -175,7 +176,8 @@ class BridgeConfig(_Section):
         default=8,
         ge=1,
         le=64,
-        description="messages of different grids in flight while a backlog drains (a pass of 32 rows or more; smaller passes go out one at a time)",
+        description="messages of different grids in flight while a backlog drains"
+        f" (a pass of {BACKLOG_ROWS} rows or more; smaller passes go out one at a time)",
     )
     open311: Open311Config | None = Field(default=None, description="Open311 endpoint (adapter open311)")
     mqtt_platform: MqttPlatformConfig | None = Field(
