@@ -71,6 +71,8 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
             m = scrape(http)
             assert m[("gridsense_messages_received_total", ())] == c["received"] >= sent
             readings = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+            (newest,) = db.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
+            assert m[("gridsense_last_reading_timestamp_seconds", ())] == newest / 1000
             assert m[("gridsense_messages_processed_total", (("outcome", "reading"),))] == readings
             reasons = dict(db.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason").fetchall())
             assert reasons, "the storm carries bad messages"

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,9 @@ def test_map_state_and_live_events(served: tuple[httpx.Client, Seeded]) -> None:
     assert chars[codes.index(CAMERA_GRID)] == "C"
     assert chars[codes.index("110102012002001")] == "2"
     assert state["kpi"]["open_cases"] == 2 and state["kpi"]["silent_devices"] == 1
+    with closing(sqlite3.connect(s.store)) as db:
+        (newest,) = db.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
+    assert newest is not None and state["kpi"]["newest_reading_ms"] == newest
 
     with http.stream("GET", "/api/events", timeout=15) as stream:
         events = _events(stream.iter_lines())
