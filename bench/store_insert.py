@@ -41,14 +41,6 @@ from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore  # noqa
 BATCH = 2000
 T0_MS = 1_795_790_000_000
 MINUTE_MS = 60_000
-GAUGE_KEYED = """
-CREATE TABLE readings_before (
-    device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, grid_code TEXT NOT NULL,
-    value REAL NOT NULL, counter REAL, battery REAL, suspect INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (device_id, ts_ms)
-) WITHOUT ROWID;
-CREATE INDEX readings_before_ts ON readings_before (ts_ms);
-"""
 
 Row = tuple[str, int, str, str, float, float | None, float | None, int]
 
@@ -119,12 +111,12 @@ def production(path: Path, size: int, gauges: int, n: int, settle_s: float) -> t
 
 
 def gauge_keyed(path: Path, size: int, gauges: int, n: int) -> float:
-    """µs per row, the same pragmas, straight into one gauge-keyed table (the old layout)."""
-    conn = connect(path, create=False)
-    conn.executescript(GAUGE_KEYED)
-    prefill(conn, "readings_before", size, gauges)
+    """µs per row, the same pragmas, straight into the gauge-keyed table: the old layout,
+    whose one table had the settled table's columns, key and time index."""
+    conn = connect(path)
+    prefill(conn, "readings_settled", size, gauges)
     batches = [rows(i, BATCH, gauges) for i in range(size, size + n, BATCH)]
-    insert = f"INSERT OR IGNORE INTO readings_before ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = f"INSERT OR IGNORE INTO readings_settled ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     t0 = time.perf_counter()
     for batch in batches:
         with transaction(conn):
