@@ -213,3 +213,26 @@ def test_a_gauge_stamping_the_future_does_not_drag_the_settle_cutoff_along() -> 
         T0_MS + 29 * MIN_MS,
         T0_MS + 600 * MIN_MS,
     ]
+
+
+def test_the_settle_waits_its_interval_between_runs(tmp_path: Path) -> None:
+    app = App(GridsenseConfig(store=StoreConfig(path=tmp_path / "s.db", settle_s=3600)))
+    dev = "rg-012001001-1"
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def msg(minutes_ago: int) -> InboundMessage:
+        ts = now - timedelta(minutes=minutes_ago)
+        payload = encode_json(Sample(dev, Kind.RAIN, ts, "amount", 0.2))
+        return InboundMessage(f"city/{GRID[:6]}/{GRID}/rain/{dev}", payload, ts)
+
+    app.pipeline.handle([msg(40), msg(30)])
+    app.pipeline.tick()  # the first tick settles: the 40-minute reading moves
+    assert len(keys_in(app.conn, "readings_settled")) == 1
+    app.pipeline.handle([msg(20), msg(10)])
+    app.pipeline._next_tick = 0.0  # the rules' tick is due again; the settle is not (1 h)
+    app.pipeline.tick()
+    assert len(keys_in(app.conn, "readings_settled")) == 1
+    app.pipeline._job_due["settle_readings"] = 0.0  # an hour later
+    app.pipeline._next_tick = 0.0
+    app.pipeline.tick()
+    assert len(keys_in(app.conn, "readings_settled")) == 3
