@@ -12,7 +12,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -420,6 +420,10 @@ _any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
     ms=st.integers(0, 4_102_444_800_000),
     measurement=st.text(min_size=1, max_size=10).filter(lambda m: not m.startswith("#")),
 )
+# A tag ending in a backslash takes a trailing space; a plain one takes the one-f-string path.
+@example("rg-1\\", Kind.RAIN, "110101000000001", 1.0, None, 87.0, False, 0, "reading")
+@example("rg-1", Kind.RAIN, "110101000000001\\", 1.0, None, 87.0, False, 0, "reading")
+@example("rg-1", Kind.WATER, "110101000000001", -0.0, 2.0, None, True, 1, "reading")
 def test_lines_built_from_rows_are_the_lines_influxdb_client_serialises(
     device_id: str,
     kind: Kind,
