@@ -10,9 +10,10 @@ separate publisher process, and the consumer's drain of those N is timed.
 
 1. The limit: ``mosquitto_sub`` (C, QoS 1, output to /dev/null) draining the same messages.
 2. The pipeline, fully processing each reading: decoded and validated, windows updated and
-   the default rule set evaluated, written to the store (and, with ``--influx``, to the
-   spool that feeds a VictoriaMetrics), then acknowledged. At QoS 1 with manual ack and at
-   QoS 0; and with 5 % malformed messages (every one must be dead-lettered).
+   the default rule set evaluated, written to the store (and, with ``--influx``, through the
+   spool to a VictoriaMetrics: the clock stops when the spool is empty), then acknowledged.
+   At QoS 1 with manual ack and at QoS 0; and with 5 % malformed messages (every one must
+   be dead-lettered).
 3. Workers: the same drain by 1 and by 2 ``gridsense run`` processes, partitioned by
    district, and the speed-up (``--no-workers`` skips it).
 
@@ -231,6 +232,12 @@ def pipeline_rate(
         if c["readings"] + c["duplicates"] + c["dead_letters"] >= n:
             break
         time.sleep(0.01)
+    if app.forwarder is not None:  # written to the sink: the clock stops when the spool is empty
+        with sqlite3.connect(cfg.store.path) as spool:
+            while (
+                time.monotonic() < deadline and spool.execute("SELECT 1 FROM influx_spool LIMIT 1").fetchone()
+            ):
+                time.sleep(0.01)
     elapsed = time.perf_counter() - t0
     return n / elapsed, app
 
