@@ -31,10 +31,11 @@ from gridsense.ops.server import OpsServer
 from gridsense.ops.source import AppSource
 from gridsense.pipeline import GaugePipeline
 from ingest.contract import KindHandler
+from ingest.forwarder_process import ForwarderProcess
 from ingest.gateway import MqttGateway
-from ingest.influx_sink import InfluxSink, InfluxSinkConfig
+from ingest.influx_sink import InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
-from ingest.spool import InfluxForwarder, InfluxSpool
+from ingest.spool import InfluxSpool
 from ingest.topics import TopicScheme
 from rules.assets.stage import AssetStage, build_asset_stage
 from rules.engine import RuleEngine
@@ -145,11 +146,9 @@ class App:
             self.pipeline.shared_outbox = shared
         self.ops: OpsServer | None = None
         self.webhook: StatusWebhook | None = None
-        self.forwarder: InfluxForwarder | None = None
+        self.forwarder: ForwarderProcess | None = None
         if isinstance(cfg.sink, InfluxSinkConfig):
-            self.forwarder = InfluxForwarder(
-                db.connect(cfg.store.path, create=False), InfluxSink(cfg.sink), cfg.sink.batch_size
-            )
+            self.forwarder = ForwarderProcess(cfg.store.path, cfg.sink)
 
     def _kind_handlers(self) -> list[KindHandler]:
         handlers: list[KindHandler] = []

@@ -1,9 +1,10 @@
 """InfluxSpool: a bounded, durable queue of readings on their way to InfluxDB.
 
 Readings enter the spool in the same transaction that stores them, so an InfluxDB outage
-never holds MQTT acknowledgements back while there is room. The ``InfluxForwarder``
-drains the spool in order, deleting rows only after the server accepted them; when the
-spool is full, the pipeline stops acknowledging (``Retryable``) until it has room again.
+never holds MQTT acknowledgements back while there is room. The ``InfluxForwarder``, in a
+process of its own (``ingest.forwarder_process``), drains the spool in order, deleting rows
+only after the server accepted them; when the spool is full, the pipeline stops
+acknowledging (``Retryable``) until it has room again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 
 from gridsense.errors import Fatal, Retryable
 from gridsense.model.envelopes import Reading
@@ -63,17 +65,47 @@ class InfluxSpool:
         self._rows += len(readings)
 
 
-class InfluxForwarder:
-    """Drains the spool to InfluxDB, oldest first, on its own thread and connection."""
+#: Indexes into ``InfluxForwarder.stats``: readings forwarded, and failed writes.
+FORWARDED, FAILURES = 0, 1
 
-    def __init__(self, conn: sqlite3.Connection, sink: InfluxSink, batch: int = 5000) -> None:
+
+class Stoppable(Protocol):
+    """What the forwarder needs of a stop signal (``threading.Event`` or a process-shared one)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Counts(Protocol):
+    """Where the forwarder counts (a list, or a process-shared array of integers)."""
+
+    def __getitem__(self, i: int, /) -> int: ...
+
+    def __setitem__(self, i: int, v: int, /) -> None: ...
+
+
+class InfluxForwarder:
+    """Drains the spool to InfluxDB, oldest first, on its own connection, until ``stop`` is set.
+
+    ``stats`` counts readings forwarded and failed writes (``FORWARDED``, ``FAILURES``): a list
+    here, shared memory when the forwarder runs in a process of its own
+    (``ingest.forwarder_process``).
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        sink: InfluxSink,
+        batch: int = 5000,
+        stop: Stoppable | None = None,
+        stats: Counts | None = None,
+    ) -> None:
         self._conn = conn
         self._sink = sink
         self._batch = batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.forwarded = 0
-        self.failures = 0
+        self._stop: Stoppable = stop if stop is not None else threading.Event()
+        self.stats: Counts = stats if stats is not None else [0, 0]
         self.fatal: BaseException | None = None
 
     def depth(self) -> int:
@@ -88,17 +120,18 @@ class InfluxForwarder:
             return 0
         self._sink.write_rows([row[1:] for row in rows])
         self._conn.execute("DELETE FROM influx_spool WHERE seq <= ?", (rows[-1][0],))
-        self.forwarded += len(rows)
+        self.stats[FORWARDED] += len(rows)
         return len(rows)
 
     def run(self) -> None:
+        """Forward until stopped; back off while the server is away; return on a ``Fatal``."""
         delay = 0.5
         while not self._stop.is_set():
             try:
                 sent = self.forward_once()
                 delay = 0.5
             except Retryable as exc:
-                self.failures += 1
+                self.stats[FAILURES] += 1
                 wait = exc.retry_after_s if exc.retry_after_s is not None else delay
                 log.warning(
                     "influx unavailable (%s); %d readings spooled, retry in %.1f s", exc, self.depth(), wait
@@ -112,12 +145,3 @@ class InfluxForwarder:
                 return
             if not sent:
                 self._stop.wait(0.2)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="influx-forwarder", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)

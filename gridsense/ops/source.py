@@ -165,7 +165,19 @@ class AppSource:
         )
         if gw.fatal is not None:
             broker = Check("broker_connected", False, f"ingest stopped: {gw.fatal!r}")
-        return [broker, outbox_writable(self.store_path)]
+        checks = [broker, outbox_writable(self.store_path)]
+        forwarder = self._app.forwarder
+        if forwarder is not None and forwarder.exitcode is not None:
+            checks.append(
+                Check(
+                    "influx_forwarder",
+                    False,
+                    f"stopped (exit code {forwarder.exitcode}): readings stay in the spool; see the log",
+                )
+            )
+        elif forwarder is not None:
+            checks.append(Check("influx_forwarder", True, f"{forwarder.forwarded} readings forwarded"))
+        return checks
 
 
 class StoreSource:

@@ -18,6 +18,7 @@ import pytest
 from gridsense.app import App
 from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, RulesConfig, StoreConfig
 from gridsense.embedded_broker import MosquittoBroker, free_port, wait_port
+from gridsense.ops.source import AppSource, Check
 from ingest.influx_sink import InfluxSinkConfig
 from ingest.topics import TopicScheme
 from simulators.platform import PlatformServer
@@ -49,7 +50,13 @@ def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untype
 
 
 def make_app(
-    broker: MosquittoBroker, platform: PlatformServer, tmp: Path, vm_port: int, spool_max: int, root: str
+    broker: MosquittoBroker,
+    platform: PlatformServer,
+    tmp: Path,
+    vm_port: int,
+    spool_max: int,
+    root: str,
+    url: str | None = None,
 ) -> App:
     cfg = GridsenseConfig(
         mqtt=MqttConfig(
@@ -58,7 +65,7 @@ def make_app(
         store=StoreConfig(path=tmp / "state.db"),
         rules=RulesConfig(file=RULES_1H, tick_s=1),
         sink=InfluxSinkConfig(
-            url=f"http://127.0.0.1:{vm_port}",
+            url=url or f"http://127.0.0.1:{vm_port}",
             org="o",
             bucket="b",
             token="t",  # type: ignore[arg-type]
@@ -76,6 +83,10 @@ def storm_messages(app: App, root: str, minutes: int) -> list[tuple[str, bytes]]
     start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
     storm = StormScenario(start=start, minutes=minutes, hit_grids=frozenset({"110102012001001"}))
     return list(to_messages(storm.samples(devices), {d.device_id: d for d in devices}, TopicScheme(root)))
+
+
+def checks(app: App) -> dict[str, Check]:
+    return {c.name: c for c in AppSource(app).readiness()}
 
 
 def stored(app: App) -> int:
@@ -104,6 +115,8 @@ def test_outage_spools_and_replays_without_holding_acks(
         assert spooled(app) == len(messages)
         assert app.forwarder is not None
         wait_for(lambda: app.forwarder.failures > 0, 10, "a failed write")  # type: ignore[union-attr]
+        # An outage is not a fault of the forwarder: it keeps retrying and stays ready.
+        assert checks(app)["influx_forwarder"].ok
         # The server returns: the spool drains, in order, and every reading is there once.
         vm = start_vm(vm_port, tmp_path / "vm")
         wait_for(lambda: spooled(app) == 0, 30, "the spool to drain")
@@ -145,3 +158,30 @@ def test_full_spool_holds_acks_back_and_loses_nothing(
     assert vm is not None
     vm.terminate()
     vm.wait(10)
+
+
+def test_a_sink_refusing_every_write_stops_forwarding_and_readiness_says_so(
+    mosquitto: MosquittoBroker,
+    platform: PlatformServer,
+    topic_root: str,
+    tmp_path: Path,
+    victoria_metrics: VictoriaMetrics,
+) -> None:
+    """A misconfigured sink (here a wrong URL, answered 400) will not heal by retrying: the
+    forwarder stops, readiness turns false and says why, and ingest goes on into the spool."""
+    url = f"{victoria_metrics.url}/no-such-prefix"
+    app = make_app(mosquitto, platform, tmp_path, 0, spool_max=100_000, root=topic_root, url=url)
+    app.start()
+    try:
+        assert app.gateway.wait_connected(10)
+        assert app.forwarder is not None and checks(app)["influx_forwarder"].ok
+        messages = storm_messages(app, topic_root, 5)
+        with MqttPublisher(mosquitto.host, mosquitto.port, f"pub-{topic_root}") as pub:
+            pub.publish(messages)
+        wait_for(lambda: app.gateway.counters["acked"] >= len(messages), 30, "acks")
+        wait_for(lambda: app.forwarder.exitcode is not None, 30, "the forwarder to stop")  # type: ignore[union-attr]
+        check = checks(app)["influx_forwarder"]
+        assert not check.ok and "exit code 2" in check.detail
+        assert stored(app) == spooled(app) == len(messages)
+    finally:
+        app.stop()

@@ -1,0 +1,133 @@
+"""The spool's forwarder in a process of its own (as ``App`` runs it), against a real
+VictoriaMetrics: it drains the spool it shares with the pipeline through the store file,
+shrugs off the Ctrl-C its process group receives, stops when asked, and exits with
+``EXIT_FATAL`` on a sink that refuses every write, leaving the spool untouched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gridsense import db
+from gridsense.txn import transaction
+from ingest.forwarder_process import EXIT_FATAL, ForwarderProcess
+from ingest.spool import InfluxSpool
+from tests.fixtures.victoria import VictoriaMetrics
+from tests.ingest.test_influx_sink import config, rain_series
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def spooled(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM influx_spool").fetchone()[0])
+
+
+def spool(conn: sqlite3.Connection, n: int, device_id: str) -> None:
+    with transaction(conn):
+        InfluxSpool(conn, 10_000).add(rain_series(n, device_id))
+
+
+def test_forwards_the_spool_from_its_own_process_and_stops_when_asked(
+    victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    measurement = f"t_forwarder_{uuid.uuid4().hex[:8]}"  # the server is shared by the session
+    path = tmp_path / "state.db"
+    conn = db.connect(path)
+    spool(conn, 50, "rg-0001")
+    forwarder = ForwarderProcess(path, config(victoria_metrics.url, measurement=measurement, batch_size=7))
+    forwarder.start()
+    try:
+        wait_for(lambda: forwarder.forwarded == 50, 60, "the spool to be forwarded")
+        assert spooled(conn) == 0
+        assert forwarder.pid not in (None, os.getpid())
+        # Ctrl-C reaches the whole process group; the parent stops the forwarder, in order.
+        os.kill(forwarder.pid, signal.SIGINT)  # type: ignore[arg-type]
+        spool(conn, 10, "rg-0002")  # the pipeline goes on spooling meanwhile
+        wait_for(lambda: forwarder.forwarded == 60, 30, "readings spooled after the SIGINT")
+        assert forwarder.exitcode is None and forwarder.failures == 0
+    finally:
+        forwarder.stop()
+    assert forwarder.exitcode == 0
+    series = victoria_metrics.wait_for_samples(f"{measurement}_value", count=60)
+    values = {s.labels["device_id"]: s.values for s in series}
+    assert values == {"rg-0001": [i / 10 for i in range(50)], "rg-0002": [i / 10 for i in range(10)]}
+
+
+def test_a_sink_refusing_every_write_ends_the_process_and_the_spool_keeps_its_rows(
+    victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    conn = db.connect(path)
+    spool(conn, 5, "rg-0001")
+    # VictoriaMetrics answers a write under an unknown path with 400: a misconfiguration.
+    forwarder = ForwarderProcess(path, config(f"{victoria_metrics.url}/no-such-prefix"))
+    forwarder.start()
+    try:
+        wait_for(lambda: forwarder.exitcode is not None, 60, "the forwarder to give up")
+    finally:
+        forwarder.stop()
+    assert forwarder.exitcode == EXIT_FATAL
+    assert forwarder.forwarded == 0 and forwarder.failures == 0
+    assert spooled(conn) == 5
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+from ingest.forwarder_process import ForwarderProcess
+from ingest.influx_sink import InfluxSinkConfig
+
+sink = InfluxSinkConfig(url=sys.argv[2], org="o", bucket="b", token="t")
+forwarder = ForwarderProcess(Path(sys.argv[1]), sink)
+forwarder.start()
+print(forwarder.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_forwarder_whose_parent_was_killed_stops_on_its_own(
+    victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    """A pipeline SIGKILLed and restarted must not leave a second forwarder on its spool."""
+    path = tmp_path / "state.db"
+    db.connect(path).close()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(path), victoria_metrics.url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert alive(child)
+    finally:
+        parent.kill()
+        parent.wait(10)
+    wait_for(lambda: not alive(child), 30, "the orphaned forwarder to stop")
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not reaped by its new parent, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
