@@ -19,8 +19,10 @@ separate publisher process, and the consumer's drain of those N is timed.
 
 ``--latency`` replays a live stream at half its own sustained rate (or at ``--latency RATE``)
 and reports publish → stored p50/p99, and publish → case in the outbox for threshold
-crossings; it runs the pipeline with the default batch size and receive maximum. ``--memory`` reports the
-pipeline's RSS per active gauge with 10k and 100k gauges.
+crossings; it runs the pipeline with the default batch size and receive maximum. With
+``--outage SECONDS`` the case platform is down for the stream's first seconds, and the
+bench compares publish → stored while the outbox's backlog drains with the rest of the run.
+``--memory`` reports the pipeline's RSS per active gauge with 10k and 100k gauges.
 """
 
 from __future__ import annotations
@@ -498,7 +500,11 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
     file = tmp / "live.txt"
     cleanup = ExitStack()
-    platform_url = cleanup.enter_context(platform_process())
+    if args.outage:  # nothing listens there yet: the cases filed meanwhile wait in the outbox
+        platform_port = free_port()
+        platform_url = f"http://127.0.0.1:{platform_port}"
+    else:
+        platform_url = cleanup.enter_context(platform_process())
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
     sustained = None
     if rate < 0:
@@ -510,29 +516,54 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         drained.stop()
         end_session(broker, drain_cfg.mqtt.client_id)
         rate = sustained / 2
-    n = int(rate * 20)
+    n = int(rate * (args.outage + 30 if args.outage else 20))  # an outage, then time to drain
     write_messages(file, devices, n, crossing_every=101)
     cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url, True)
     app = App(cfg)
     stored_lat: list[float] = []
+    stored_at: list[float] = []
     case_lat: list[float] = []
 
     def on_commit(readings: list, changes: list) -> None:  # type: ignore[type-arg]
         now = time.time()
         stored_lat.extend(now - r.ts.timestamp() for r in readings)
+        stored_at.extend([now] * len(readings))
         case_lat.extend(now - c.at.timestamp() for c in changes if c.kind == "opened")
+
+    outage: dict[str, float] = {}
+
+    def platform_returns() -> None:
+        """After ``--outage`` seconds of the stream the platform comes up; time the backlog's drain."""
+        time.sleep(args.outage)
+        cleanup.enter_context(platform_process(platform_port))
+        outage["up"] = time.time()
+        with sqlite3.connect(cfg.store.path) as conn:
+            # The backlog is what waits now; the stream queues more meanwhile, which is not it.
+            waiting = "SELECT COUNT(*), MAX(seq) FROM outbox WHERE status = 'pending'"
+            outage["backlog"], last = conn.execute(waiting).fetchone()
+            left = "SELECT 1 FROM outbox WHERE status = 'pending' AND seq <= ? LIMIT 1"
+            while conn.execute(left, (last,)).fetchone():
+                time.sleep(0.02)
+        outage["drained"] = time.time()
 
     app.pipeline.on_commit = on_commit
     app.start()
     settle_heap()  # as 'gridsense run' does
     assert app.gateway.wait_connected(15)
+    watcher = threading.Thread(target=platform_returns, daemon=True)
     try:
+        if args.outage:
+            watcher.start()
         flood(broker, file, rate=rate, stamp=True)
         time.sleep(2)
     finally:
+        if args.outage:
+            watcher.join(60)
         app.stop()
         broker.cleanup()
         cleanup.close()
+    if args.outage:
+        report_outage(outage, stored_at, stored_lat)
     q = statistics.quantiles(stored_lat, n=100)
     half = f", half the sustained {sustained:.0f} msg/s of this stream" if sustained else ""
     print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings{half}):")
@@ -544,6 +575,27 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
             f"   ({len(case_lat)} cases; target p99 ≤ 100 ms)"
         )
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_outage(outage: dict[str, float], stored_at: list[float], stored_lat: list[float]) -> None:
+    """Publish → stored while the platform's backlog drains, against the rest of the same run."""
+    if "drained" not in outage:
+        print(f"\nthe outbox backlog did not drain before the stream ended: {outage}")
+        return
+    up, drained = outage["up"], outage["drained"]
+    during = [lat for at, lat in zip(stored_at, stored_lat, strict=True) if up <= at <= drained]
+    rest = [lat for at, lat in zip(stored_at, stored_lat, strict=True) if not up <= at <= drained]
+    print(
+        f"\nplatform back after the outage: {outage['backlog']:.0f} cases and updates waiting,"
+        f" all delivered {drained - up:.2f} s later (the breaker's probe included)"
+    )
+    for name, lats in (("during the drain", during), ("rest of the run", rest)):
+        if len(lats) >= 2:
+            q = statistics.quantiles(lats, n=100)
+            print(
+                f"  publish → stored, {name:17s} p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms"
+                f"   ({len(lats)} readings)"
+            )
 
 
 def run_memory(counts: list[int]) -> None:
@@ -614,6 +666,13 @@ def main() -> None:
         const=-1.0,
         default=0.0,
         help="live stream rate (msg/s) for latency; without a value, half the measured sustained rate",
+    )
+    ap.add_argument(
+        "--outage",
+        type=float,
+        default=0.0,
+        help="with --latency: the case platform is down for the stream's first SECONDS; reports"
+        " publish → stored while the backlog drains",
     )
     ap.add_argument("--memory", type=int, nargs="*", help="RSS per gauge for these fleet sizes")
     ap.add_argument("--skip-throughput", action="store_true")

@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def platform_process() -> Iterator[str]:
-    """``gridsense platform serve`` on a free loopback port; yields its base URL."""
-    port = free_port()
+def platform_process(port: int | None = None) -> Iterator[str]:
+    """``gridsense platform serve`` on ``port`` (a free loopback one by default); yields its base URL."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     serve = ["platform", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     proc = subprocess.Popen(
