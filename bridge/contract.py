@@ -127,6 +127,13 @@ class OutboxStore(Protocol):
 
     def retry_later(self, row: OutboxRow, delay_s: float, error: str) -> None: ...
 
+    def retry_now(self) -> int:
+        """Make every pending row due now, whatever wait it was given; return how many moved.
+
+        For a platform that has come back: its rows waited for it, not for a reason of their own.
+        """
+        ...
+
     def reject(self, row: OutboxRow, error: str) -> None: ...
 
     def platform_id(self, case_key: str) -> tuple[str | None, str]: ...

@@ -54,6 +54,15 @@ class CircuitBreaker:
     def allow(self, now: float) -> bool:
         return self.opened_at is None or now - self.opened_at >= self.cooldown_s
 
+    @property
+    def closed(self) -> bool:
+        """No failure since the last success: the platform is answering."""
+        return self.failures == 0
+
+    def probing(self, now: float) -> bool:
+        """Open, and the cooldown is over: the next attempt is the probe."""
+        return self.opened_at is not None and self.allow(now)
+
     def success(self) -> None:
         self.failures, self.opened_at = 0, None
 
@@ -136,9 +145,21 @@ class CaseDelivery:
         latency at 2,700 msg/s from 36–72 ms to 107–135 ms (three runs each).
         Their outcomes are recorded in one transaction at the end of the pass; a crash before
         it means the pass is sent again, which the adapters' idempotency absorbs.
+
+        While the platform is failing, rows go one at a time, so the breaker can stop the pass
+        after ``threshold`` failures instead of every row of a backlog being tried at once. Once
+        the breaker's cooldown is over, every pending row is due again (``retry_now``): what
+        waits only because the platform was away goes out as soon as the probe, the pass's
+        first row, gets through, not after each row's own backoff (up to
+        ``bridge.backoff_max_s``).
         """
+        with self._lock:
+            probing = self.breaker.probing(time.monotonic())
+            closed = self.breaker.closed
+        if probing:
+            self._outbox.retry_now()
         rows = self._outbox.due()
-        pool = self._pool if len(rows) >= self._backlog_rows else None
+        pool = self._pool if closed and len(rows) >= self._backlog_rows else None
         results: list[Settlement] = []
         pending: list[Future[Settlement]] = []
         for i, row in enumerate(rows):

@@ -125,6 +125,13 @@ class CaseOutbox:
     def release(self, rows: list[OutboxRow]) -> None:
         """Nothing to give back: a single worker claims nothing."""
 
+    def retry_now(self) -> int:
+        cur = self._conn.execute(
+            "UPDATE outbox SET next_attempt_ms = 0 WHERE status = 'pending' AND next_attempt_ms > ?",
+            (now_ms(),),
+        )
+        return int(cur.rowcount)
+
     def _mark_delivered(self, row: OutboxRow, platform_case_id: str | None) -> None:
         self._conn.execute(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_ms = ?,"

@@ -174,6 +174,12 @@ class PgCaseOutbox:
                 ([r.seq for r in rows], self.worker_id),
             )
 
+    def retry_now(self) -> int:
+        cur = self._conn.execute(
+            "UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending' AND next_attempt_at > now()"
+        )
+        return int(cur.rowcount)
+
     def _mark_delivered(self, row: OutboxRow, platform_case_id: str | None) -> None:
         self._conn.execute(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),"

@@ -213,6 +213,43 @@ def test_outage_holds_delivery_opens_the_breaker_then_files_each_case_once(
     assert delivery.breaker.opened_at is None
 
 
+def test_after_an_outage_the_backlog_goes_out_with_the_probe_not_after_each_backoff(
+    serve: Serve, db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    """While the platform is away the breaker paces the attempts, backlog or not; once a probe
+    gets through, every waiting row goes at once, however long its own backoff still runs."""
+    platform = serve()
+    cases = queue_cases(db, 10)
+    cfg = BridgeConfig(url=platform.url, timeout_s=5.0, backoff_initial_s=30.0, backoff_max_s=60.0)
+    adapter = NativeRestAdapter(cfg)
+    delivery = CaseDelivery(
+        connect(tmp_path / "state.db"), adapter, cfg, seed=7, concurrency=8, backlog_rows=2
+    )
+    delivery.breaker.cooldown_s = 0.2  # the default (5 s) would only slow the test down
+
+    def attempts() -> int:
+        return sum(a for _, a, _ in outbox_rows(db).values())
+
+    try:
+        platform.set_down(True)
+        assert delivery.deliver_due() == 0
+        assert attempts() == 10  # the breaker was closed: the backlog went out at once
+        assert delivery.breaker.opened_at is not None
+        time.sleep(0.3)
+        assert delivery.deliver_due() == 0
+        assert attempts() == 11  # one probe, one at a time: the open breaker stopped the pass
+
+        platform.set_down(False)
+        time.sleep(0.3)
+        # Every row still has up to 30-60 s of its own backoff to wait: the probe makes them due.
+        assert delivery.deliver_due() == 10
+        assert_each_filed_once(platform, db, cases)
+        assert delivery.breaker.closed
+    finally:
+        delivery.stop()
+        adapter.close()
+
+
 class WrongKeyAdapter(NativeRestAdapter):
     """Files cases under an Idempotency-Key that is not the body's case_key.
 

@@ -100,6 +100,12 @@ def test_a_retry_waits_and_holds_its_grid(store: OutboxStore) -> None:
     assert store.depth() == 2
     assert store.counts() == {"pending": 2}
 
+    # The platform is back: the row waited for it, and is due again at once, with its attempt.
+    assert store.retry_now() == 1
+    [again] = store.due()
+    assert (again.message_key, again.attempts) == (row.message_key, 1)
+    assert store.retry_now() == 0
+
 
 def test_rejected_rows_are_listed_replayed_and_discarded(store: OutboxStore) -> None:
     inc, other = incident(), incident(OTHER_GRID)
