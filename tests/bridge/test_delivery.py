@@ -233,11 +233,13 @@ def test_after_an_outage_the_backlog_goes_out_with_the_probe_not_after_each_back
     try:
         platform.set_down(True)
         assert delivery.deliver_due() == 0
-        assert attempts() == 10  # the breaker was closed: the backlog went out at once
+        # The breaker was closed: the backlog went to the threads, until it opened.
+        first = attempts()
+        assert first >= delivery.breaker.threshold
         assert delivery.breaker.opened_at is not None
         time.sleep(0.3)
         assert delivery.deliver_due() == 0
-        assert attempts() == 11  # one probe, one at a time: the open breaker stopped the pass
+        assert attempts() == first + 1  # one probe, one at a time: the open breaker stopped the pass
 
         platform.set_down(False)
         time.sleep(0.3)
