@@ -54,11 +54,6 @@ class CircuitBreaker:
     def allow(self, now: float) -> bool:
         return self.opened_at is None or now - self.opened_at >= self.cooldown_s
 
-    @property
-    def closed(self) -> bool:
-        """No failure since the last success: the platform is answering."""
-        return self.failures == 0
-
     def probing(self, now: float) -> bool:
         """Open, and the cooldown is over: the next attempt is the probe."""
         return self.opened_at is not None and self.allow(now)
@@ -146,20 +141,24 @@ class CaseDelivery:
         Their outcomes are recorded in one transaction at the end of the pass; a crash before
         it means the pass is sent again, which the adapters' idempotency absorbs.
 
-        While the platform is failing, rows go one at a time, so the breaker can stop the pass
-        after ``threshold`` failures instead of every row of a backlog being tried at once. Once
-        the breaker's cooldown is over, every pending row is due again (``retry_now``): what
-        waits only because the platform was away goes out as soon as the probe, the pass's
-        first row, gets through, not after each row's own backoff (up to
-        ``bridge.backoff_max_s``).
+        While the breaker is open, no row goes out. Once its cooldown is over, the pass is a
+        single row, the probe (if every row is still waiting, they are all made due for it).
+        If it gets through, every pending row is due again (``retry_now``), so what waited
+        only because the platform was away goes out with the next pass, on the threads, not
+        after each row's own backoff (up to ``bridge.backoff_max_s``, or a ``Retry-After``
+        given during the outage). A failed probe of a row that was due leaves every other
+        row's wait as it was.
         """
         with self._lock:
             probing = self.breaker.probing(time.monotonic())
-            closed = self.breaker.closed
-        if probing:
-            self._outbox.retry_now()
         rows = self._outbox.due()
-        pool = self._pool if closed and len(rows) >= self._backlog_rows else None
+        if probing:
+            if not rows:  # every row is waiting out its own backoff: the probe need not
+                self._outbox.retry_now()
+                rows = self._outbox.due()
+            self._outbox.release(rows[1:])
+            rows = rows[:1]
+        pool = self._pool if len(rows) >= self._backlog_rows else None
         results: list[Settlement] = []
         pending: list[Future[Settlement]] = []
         for i, row in enumerate(rows):
@@ -181,6 +180,8 @@ class CaseDelivery:
         for r in results:
             if r.outcome == "delivered":
                 self.stats.delivered_keys.append(r.row.message_key)
+        if probing and results and self.breaker.opened_at is None:  # the probe got through
+            self._outbox.retry_now()
         return sum(r.outcome != "retry" for r in results)
 
     def _prepare(self, row: OutboxRow) -> Callable[[], str | None]:

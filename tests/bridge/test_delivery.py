@@ -216,8 +216,9 @@ def test_outage_holds_delivery_opens_the_breaker_then_files_each_case_once(
 def test_after_an_outage_the_backlog_goes_out_with_the_probe_not_after_each_backoff(
     serve: Serve, db: sqlite3.Connection, tmp_path: Path
 ) -> None:
-    """While the platform is away the breaker paces the attempts, backlog or not; once a probe
-    gets through, every waiting row goes at once, however long its own backoff still runs."""
+    """While the platform is away the breaker lets one probe through per cooldown, backlog or
+    not; once a probe gets through, every waiting row goes out, however long its own backoff
+    still runs."""
     platform = serve()
     cases = queue_cases(db, 10)
     cfg = BridgeConfig(url=platform.url, timeout_s=5.0, backoff_initial_s=30.0, backoff_max_s=60.0)
@@ -233,23 +234,47 @@ def test_after_an_outage_the_backlog_goes_out_with_the_probe_not_after_each_back
     try:
         platform.set_down(True)
         assert delivery.deliver_due() == 0
-        # The breaker was closed: the backlog went to the threads, until it opened.
+        # The backlog went to the threads at once, until the breaker opened.
         first = attempts()
         assert first >= delivery.breaker.threshold
         assert delivery.breaker.opened_at is not None
         time.sleep(0.3)
         assert delivery.deliver_due() == 0
-        assert attempts() == first + 1  # one probe, one at a time: the open breaker stopped the pass
+        assert attempts() == first + 1  # one probe: a pass of one row
 
         platform.set_down(False)
         time.sleep(0.3)
-        # Every row still has up to 30-60 s of its own backoff to wait: the probe makes them due.
-        assert delivery.deliver_due() == 10
+        assert delivery.deliver_due() == 1  # the probe
+        # Every other row still had up to 30-60 s of its own backoff: the probe made them due.
+        assert delivery.deliver_due() == 9
         assert_each_filed_once(platform, db, cases)
-        assert delivery.breaker.closed
+        assert delivery.breaker.opened_at is None
     finally:
         delivery.stop()
         adapter.close()
+
+
+def test_a_failed_probe_leaves_the_other_rows_waits_as_they_were(
+    serve: Serve, db: sqlite3.Connection, delivery_for: MakeDelivery
+) -> None:
+    """Only a probe that gets through makes the waiting rows due; one that fails changes nothing."""
+    platform = serve()
+    queue_cases(db, 10)
+    delivery = delivery_for(platform.url, backoff_initial_s=30.0, backoff_max_s=60.0)
+    delivery.breaker.cooldown_s = 0.2
+    platform.set_down(True)
+    assert delivery.deliver_due() == 0  # one at a time: the breaker opens after 5, 5 never tried
+
+    def waits() -> dict[str, int]:
+        return dict(db.execute("SELECT message_key, next_attempt_ms FROM outbox WHERE attempts > 0"))
+
+    before = waits()
+    assert len(before) == delivery.breaker.threshold
+    time.sleep(0.3)
+    assert delivery.deliver_due() == 0
+    after = waits()
+    assert len(after) == len(before) + 1  # the probe, a row that was due
+    assert {k: after[k] for k in before} == before
 
 
 class WrongKeyAdapter(NativeRestAdapter):
