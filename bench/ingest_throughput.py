@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -235,7 +235,7 @@ def pipeline_rate(
             break
         time.sleep(0.01)
     if app.forwarder is not None:  # written to the sink: the clock stops when the spool is empty
-        with sqlite3.connect(cfg.store.path) as spool:
+        with closing(sqlite3.connect(cfg.store.path)) as spool:
             while (
                 time.monotonic() < deadline and spool.execute("SELECT 1 FROM influx_spool LIMIT 1").fetchone()
             ):
@@ -537,7 +537,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         time.sleep(args.outage)
         cleanup.enter_context(platform_process(platform_port))
         outage["up"] = time.time()
-        with sqlite3.connect(cfg.store.path) as conn:
+        with closing(sqlite3.connect(cfg.store.path)) as conn:
             # The backlog is what waits now; the stream queues more meanwhile, which is not it.
             waiting = "SELECT COUNT(*), MAX(seq) FROM outbox WHERE status = 'pending'"
             outage["backlog"], last = conn.execute(waiting).fetchone()

@@ -66,6 +66,9 @@ class ForwarderProcess:
         return None if self._proc is None else self._proc.exitcode
 
     def start(self) -> None:
+        """Spawn the process; a ``ForwarderProcess`` starts once."""
+        if self._proc is not None:
+            raise RuntimeError("this forwarder process was already started")
         root = logging.getLogger()
         fmt = next((h.formatter._fmt for h in root.handlers if h.formatter is not None), None)
         self._proc = self._ctx.Process(

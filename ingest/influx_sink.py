@@ -149,9 +149,9 @@ def _number(v: float) -> str | None:
 def to_line(row: Row, measurement: str = "reading") -> str:
     """The line ``to_point`` would serialise for the same reading, built straight from its row.
 
-    The spool forwarder sends thousands of these a second on the pipeline's interpreter:
-    ``Point`` objects cost it about 30 µs a reading (envelope, point, serialiser), this
-    about 2. tests/ingest/test_influx_sink.py holds the two byte-equal.
+    The spool forwarder sends thousands of these a second: ``Point`` objects cost it about
+    30 µs a reading (envelope, point, serialiser), this about 3. tests/ingest/test_influx_sink.py
+    holds the two byte-equal.
     """
     return _line(row, measurement.translate(_ESCAPE_MEASUREMENT))
 

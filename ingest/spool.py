@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -70,7 +69,7 @@ FORWARDED, FAILURES = 0, 1
 
 
 class Stoppable(Protocol):
-    """What the forwarder needs of a stop signal (``threading.Event`` or a process-shared one)."""
+    """What the forwarder needs of a stop signal (an ``Event``, threading's or a process's)."""
 
     def is_set(self) -> bool: ...
 
@@ -78,7 +77,7 @@ class Stoppable(Protocol):
 
 
 class Counts(Protocol):
-    """Where the forwarder counts (a list, or a process-shared array of integers)."""
+    """Where the forwarder counts (a process-shared array of integers)."""
 
     def __getitem__(self, i: int, /) -> int: ...
 
@@ -88,24 +87,18 @@ class Counts(Protocol):
 class InfluxForwarder:
     """Drains the spool to InfluxDB, oldest first, on its own connection, until ``stop`` is set.
 
-    ``stats`` counts readings forwarded and failed writes (``FORWARDED``, ``FAILURES``): a list
-    here, shared memory when the forwarder runs in a process of its own
-    (``ingest.forwarder_process``).
+    It runs in a process of its own (``ingest.forwarder_process``); ``stats`` counts readings
+    forwarded and failed writes (``FORWARDED``, ``FAILURES``) where its parent can read them.
     """
 
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        sink: InfluxSink,
-        batch: int = 5000,
-        stop: Stoppable | None = None,
-        stats: Counts | None = None,
+        self, conn: sqlite3.Connection, sink: InfluxSink, batch: int, stop: Stoppable, stats: Counts
     ) -> None:
         self._conn = conn
         self._sink = sink
         self._batch = batch
-        self._stop: Stoppable = stop if stop is not None else threading.Event()
-        self.stats: Counts = stats if stats is not None else [0, 0]
+        self._stop = stop
+        self.stats = stats
         self.fatal: BaseException | None = None
 
     def depth(self) -> int:

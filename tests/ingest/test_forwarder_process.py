@@ -10,9 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,22 +19,15 @@ from gridsense import db
 from gridsense.txn import transaction
 from ingest.forwarder_process import EXIT_FATAL, ForwarderProcess
 from ingest.spool import InfluxSpool
+from tests.faults.harness import wait_for
 from tests.fixtures.victoria import VictoriaMetrics
 from tests.ingest.test_influx_sink import config, rain_series
 
 pytestmark = pytest.mark.integration
 
 
-def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def spooled(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM influx_spool").fetchone()[0])
+    return InfluxSpool(conn, 0).depth()
 
 
 def spool(conn: sqlite3.Connection, n: int, device_id: str) -> None:
