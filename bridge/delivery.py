@@ -38,6 +38,8 @@ log = logging.getLogger("gridsense.bridge")
 
 # 缓办 (deferred, code 8) is one the reference platform reports too; it is not final.
 KNOWN_STATUSES = frozenset({"立案", "派遣", "处置", "核查", "结案", "作废", "缓办"})
+#: How long the delivery waits before trying a store that was locked or full again.
+STORE_RETRY_S = 1.0
 # Statuses in which a case has not been dispatched yet, so withdrawing it is still possible.
 _NOT_DISPATCHED = frozenset({"queued", "filed", "立案"})
 
@@ -76,6 +78,7 @@ class DeliveryStats:
     bad_responses: int = 0  # 2xx answers without a usable body (not JSON, no id)
     internal_errors: int = 0  # unexpected exceptions: the row is dead-lettered as internal_error
     status_errors: int = 0
+    store_errors: int = 0  # the outbox's SQLite store locked or full past its busy timeout
     withdrawn: int = 0
     delivered_keys: list[str] = field(default_factory=list)
 
@@ -291,12 +294,23 @@ class CaseDelivery:
         return changed
 
     def run(self) -> None:
+        """Deliver and poll until stopped; a store that stays locked or full is waited out.
+
+        A pass whose outcomes could not be recorded is sent again once the store answers, and
+        the adapters' idempotency absorbs the repeat, as after a crash.
+        """
         while not self._stop.is_set():
-            settled = self.deliver_due()
-            now = time.monotonic()
-            if now - self._last_status_poll >= self._cfg.status_poll_s:
-                self._last_status_poll = now
-                self.poll_status()
+            try:
+                settled = self.deliver_due()
+                now = time.monotonic()
+                if now - self._last_status_poll >= self._cfg.status_poll_s:
+                    self._last_status_poll = now
+                    self.poll_status()
+            except sqlite3.OperationalError as exc:
+                self.stats.store_errors += 1
+                log.error("outbox store unavailable (%s); delivery resumes when it answers", exc)
+                self._stop.wait(STORE_RETRY_S)
+                continue
             if not settled:
                 self._stop.wait(self._cfg.poll_interval_s)
 

@@ -277,6 +277,38 @@ def test_a_failed_probe_leaves_the_other_rows_waits_as_they_were(
     assert {k: after[k] for k in before} == before
 
 
+def test_a_store_locked_past_its_busy_timeout_does_not_stop_the_delivery_thread(
+    serve: Serve, db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    """The outbox's store held by another writer while a pass is recorded: the thread waits it
+    out, sends the pass again, and the platform still holds each case once."""
+    platform = serve()
+    cases = queue_cases(db, 3)
+    cfg = BridgeConfig(url=platform.url, timeout_s=5.0, poll_interval_s=0.05)
+    conn = connect(tmp_path / "state.db")
+    conn.execute("PRAGMA busy_timeout = 50")  # production waits 30 s; the test need not
+    adapter = NativeRestAdapter(cfg)
+    delivery = CaseDelivery(conn, adapter, cfg, seed=7)
+    blocker = connect(tmp_path / "state.db")
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+    delivery.start()
+    try:
+        give_up = time.monotonic() + 30
+        while delivery.stats.store_errors == 0 and time.monotonic() < give_up:
+            time.sleep(0.02)
+        assert delivery.stats.store_errors >= 1
+        blocker.execute("ROLLBACK")
+        while delivery.depth() and time.monotonic() < give_up:
+            time.sleep(0.02)
+        assert delivery._thread is not None and delivery._thread.is_alive()
+        assert_each_filed_once(platform, db, cases)
+    finally:
+        delivery.stop()
+        adapter.close()
+        blocker.close()
+        conn.close()
+
+
 class WrongKeyAdapter(NativeRestAdapter):
     """Files cases under an Idempotency-Key that is not the body's case_key.
 
