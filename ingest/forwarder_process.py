@@ -53,7 +53,7 @@ class ForwarderProcess:
 
     @property
     def failures(self) -> int:
-        """Writes that failed and are being retried (the server away or overloaded)."""
+        """Passes that failed and are being retried (the server away or overloaded, the store locked)."""
         return int(self._stats[FAILURES])
 
     @property

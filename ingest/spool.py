@@ -117,7 +117,9 @@ class InfluxForwarder:
         return len(rows)
 
     def run(self) -> None:
-        """Forward until stopped; back off while the server is away; return on a ``Fatal``."""
+        """Forward until stopped; back off while the server or the store is away; return on a
+        ``Fatal``. A batch sent but not deleted (the store locked) is sent again: points
+        overwrite by series and timestamp, so the server keeps one of each."""
         delay = 0.5
         while not self._stop.is_set():
             try:
@@ -130,6 +132,12 @@ class InfluxForwarder:
                     "influx unavailable (%s); %d readings spooled, retry in %.1f s", exc, self.depth(), wait
                 )
                 self._stop.wait(wait)
+                delay = min(delay * 2, 30.0)
+                continue
+            except sqlite3.OperationalError as exc:  # the store locked or full past its busy timeout
+                self.stats[FAILURES] += 1
+                log.error("spool unavailable (%s); forwarding resumes when it answers", exc)
+                self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             except Fatal as exc:

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pytest
 from gridsense import db
 from gridsense.txn import transaction
 from ingest.forwarder_process import EXIT_FATAL, ForwarderProcess
-from ingest.spool import InfluxSpool
+from ingest.influx_sink import InfluxSink
+from ingest.spool import FAILURES, FORWARDED, InfluxForwarder, InfluxSpool
 from tests.faults.harness import wait_for
 from tests.fixtures.victoria import VictoriaMetrics
 from tests.ingest.test_influx_sink import config, rain_series
@@ -122,3 +124,35 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_spool_locked_past_its_busy_timeout_is_waited_out_and_nothing_doubles(
+    victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    """The forwarder's loop in this process (the child runs the same) with a short busy
+    timeout: another writer holds the store while a sent batch is deleted; the loop waits,
+    sends the batch again, and the server keeps each point once."""
+    measurement = f"t_locked_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "state.db"
+    conn = db.connect(path)
+    spool(conn, 20, "rg-0001")
+    reader = db.connect(path, create=False)
+    reader.execute("PRAGMA busy_timeout = 50")  # production waits 30 s; the test need not
+    stop, stats = threading.Event(), [0, 0]
+    with InfluxSink(config(victoria_metrics.url, measurement=measurement)) as sink:
+        forwarder = InfluxForwarder(reader, sink, 100, stop=stop, stats=stats)
+        blocker = db.connect(path, create=False)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        thread = threading.Thread(target=forwarder.run)
+        thread.start()
+        try:
+            wait_for(lambda: stats[FAILURES] >= 1, 30, "a pass failing on the locked store")
+            blocker.execute("ROLLBACK")
+            wait_for(lambda: spooled(conn) == 0, 30, "the spool to drain")
+        finally:
+            stop.set()
+            thread.join(10)
+            blocker.close()
+    assert stats[FORWARDED] == 20 and forwarder.fatal is None
+    [values] = victoria_metrics.wait_for_samples(f"{measurement}_value", count=20)
+    assert values.values == [i / 10 for i in range(20)]
