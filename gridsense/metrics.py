@@ -114,6 +114,11 @@ METRICS: tuple[MetricSpec, ...] = (
         "gridsense_delivery_breaker_open", "gauge", "1 while the circuit breaker holds deliveries back"
     ),
     MetricSpec("gridsense_status_poll_errors", "counter", "Case status polls that failed"),
+    MetricSpec(
+        "gridsense_delivery_store_errors",
+        "counter",
+        "Delivery passes that found the outbox's store locked or full past its busy timeout (waited out)",
+    ),
     # --- storage ------------------------------------------------------------------------
     MetricSpec("gridsense_store_bytes", "gauge", "Size of the SQLite state store (database and WAL files)"),
     MetricSpec(
@@ -318,6 +323,7 @@ def _live_families(live: LiveCounters) -> Iterator[Metric]:
     yield fail
     yield _gauge("gridsense_delivery_breaker_open", float(live.breaker_open))
     yield _counter("gridsense_status_poll_errors", d.get("status_errors", 0))
+    yield _counter("gridsense_delivery_store_errors", d.get("store_errors", 0))
     yield _gauge("gridsense_spool_bytes", float(live.spool_bytes))
 
 

@@ -68,7 +68,10 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
             # The platform keeps moving cases on (status sync) while the test reads: cases
             # only close now, so the scrape's count lies between one read before and one after.
             open_before = _open_cases(db)
+            # Nothing locks the store here: count two waits as the delivery thread would.
+            app.delivery.stats.store_errors += 2
             m = scrape(http)
+            assert m[("gridsense_delivery_store_errors_total", ())] == 2
             assert m[("gridsense_messages_received_total", ())] == c["received"] >= sent
             readings = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
             (newest,) = db.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
