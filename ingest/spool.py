@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from typing import Protocol
 
+from gridsense.child_process import Counts, Stoppable
 from gridsense.errors import Fatal, Retryable
 from gridsense.model.envelopes import Reading
 from ingest.influx_sink import InfluxSink
@@ -66,22 +66,6 @@ class InfluxSpool:
 
 #: Indexes into ``InfluxForwarder.stats``: readings forwarded, and failed writes.
 FORWARDED, FAILURES = 0, 1
-
-
-class Stoppable(Protocol):
-    """What the forwarder needs of a stop signal (an ``Event``, threading's or a process's)."""
-
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
-class Counts(Protocol):
-    """Where the forwarder counts (a process-shared array of integers)."""
-
-    def __getitem__(self, i: int, /) -> int: ...
-
-    def __setitem__(self, i: int, v: int, /) -> None: ...
 
 
 class InfluxForwarder:
