@@ -14,6 +14,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from bridge.contract import (
 )
 from bridge.outbox import MAX_RETRY_WAIT_S, CaseOutbox, OutboxRow
 from bridge.status_sync import SqliteIncidents, StatusSync
+from gridsense.child_process import Stoppable
 from gridsense.config import BridgeConfig
 from gridsense.errors import Rejected, Retryable
 from gridsense.model.case import CaseUpdate, GridCase
@@ -80,7 +82,8 @@ class DeliveryStats:
     status_errors: int = 0
     store_errors: int = 0  # the outbox's SQLite store locked or full past its busy timeout
     withdrawn: int = 0
-    delivered_keys: list[str] = field(default_factory=list)
+    #: The newest messages delivered, oldest first (bounded: a delivery runs for months).
+    delivered_keys: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 def backoff_s(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -103,11 +106,13 @@ class CaseDelivery:
         calendar: WorkCalendar | None = None,
         concurrency: int = 1,
         backlog_rows: int = BACKLOG_ROWS,
+        stop: Stoppable | None = None,
     ) -> None:
         """``conn``: the SQLite state database (its incidents table is then the lookup) or a store.
 
         ``concurrency``: messages (of different grids) in flight at once; 1 sends one at a time.
         The sending threads are used only for a pass of at least ``backlog_rows`` rows.
+        ``stop``: what ends ``run`` (a process's stop signal, in ``bridge.delivery_process``).
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -123,9 +128,11 @@ class CaseDelivery:
         self._rng = random.Random(seed)
         self.breaker = CircuitBreaker(cooldown_s=min(cfg.backoff_max_s, 5.0))
         self.stats = DeliveryStats()
-        self._stop = threading.Event()
+        self._stop: Stoppable = stop if stop is not None else threading.Event()
         self._thread: threading.Thread | None = None
         self._last_status_poll = 0.0
+        #: Called after each pass, on the delivering thread (the process publishes its counts).
+        self.on_pass: Callable[[], None] | None = None
         self._lock = threading.Lock()  # stats and breaker, updated from the sending threads
         self._backlog_rows = backlog_rows
         self._pool = (
@@ -306,6 +313,8 @@ class CaseDelivery:
                 if now - self._last_status_poll >= self._cfg.status_poll_s:
                     self._last_status_poll = now
                     self.poll_status()
+                if self.on_pass is not None:
+                    self.on_pass()
             except sqlite3.OperationalError as exc:
                 self.stats.store_errors += 1
                 log.error("outbox store unavailable (%s); delivery resumes when it answers", exc)
@@ -322,5 +331,9 @@ class CaseDelivery:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.close()
+
+    def close(self) -> None:
+        """Let the sending threads finish; after ``run`` has returned."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)

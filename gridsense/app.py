@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bridge.case_builder import CaseBuilder
-from bridge.delivery import CaseDelivery
-from bridge.factory import build_adapter, build_webhook, open_outbox
+from bridge.config import PostgresOutboxConfig
+from bridge.delivery_process import DeliveryProcess
+from bridge.factory import build_webhook, open_outbox
 from bridge.pg_outbox import PgCaseOutbox
-from bridge.status_sync import SqliteIncidents
 from bridge.webhook import StatusWebhook
 from detectors.corroboration import GaugeCorroboration
 from detectors.handler import CameraHandler
@@ -127,19 +127,9 @@ class App:
             jobs=self.registries.assets.jobs if self.registries.assets is not None else (),
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
-        self.bridge_conn = db.connect(cfg.store.path, create=False)
         b = cfg.bridge
-        self.outbox = open_outbox(b.outbox, self.bridge_conn, b.timeout_s)
-        self.delivery = CaseDelivery(
-            self.outbox,
-            build_adapter(b.adapter, b, b.open311, b.mqtt_platform),
-            b,
-            status_sync=b.status_sync,
-            incidents=SqliteIncidents(self.bridge_conn),
-            calendar=self.registries.calendar,
-            concurrency=b.concurrency,
-        )
-        if isinstance(self.outbox, PgCaseOutbox):
+        self.delivery = DeliveryProcess(cfg.store.path, b, self.registries.calendar)
+        if isinstance(b.outbox, PostgresOutboxConfig):
             # The pipeline writes cases to the shared outbox: its own PostgreSQL session.
             shared = open_outbox(b.outbox, self.conn, b.timeout_s)
             assert isinstance(shared, PgCaseOutbox)
@@ -206,4 +196,3 @@ class App:
         if self.forwarder is not None:
             self.forwarder.stop()
         self.conn.close()
-        self.bridge_conn.close()

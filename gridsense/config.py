@@ -203,6 +203,16 @@ class BridgeConfig(_Section):
     )
     english: bool = Field(default=True, description="add English title and description")
 
+    @model_validator(mode="after")
+    def _adapter_section(self) -> BridgeConfig:
+        """The adapter's own section is there: delivery builds the adapter in its own process,
+        where a missing one would surface only as that process's exit."""
+        section = {"open311": self.open311, "mqtt": self.mqtt_platform}.get(self.adapter, True)
+        if section is None:
+            name = "open311" if self.adapter == "open311" else "mqtt_platform"
+            raise ValueError(f"bridge.adapter is {self.adapter} but the bridge.{name} section is missing")
+        return self
+
 
 class GridsenseConfig(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)

@@ -100,6 +100,15 @@ def test_reconnect_backoff_order_is_checked_at_the_section(tmp_path: Path) -> No
     assert "reconnect_max_s must be >= reconnect_min_s" in msg
 
 
+@pytest.mark.parametrize(("adapter", "section"), [("open311", "open311"), ("mqtt", "mqtt_platform")])
+def test_an_adapter_without_its_section_is_a_config_error(tmp_path: Path, adapter: str, section: str) -> None:
+    """Delivery builds the adapter in its own process: the config check must catch this first."""
+    path = write(tmp_path / "c.yaml", f"# platform\nbridge:\n  adapter: {adapter}\n")
+    msg = config_error(path)
+    assert msg.startswith(f"{path}:2: bridge: ")
+    assert f"bridge.adapter is {adapter} but the bridge.{section} section is missing" in msg
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -151,7 +151,7 @@ class AppSource:
             gateway=dict(gw.counters),
             dead_letter_reasons=dict(gw.dead_letter_reasons),
             delivery={k: v for k, v in stats.items() if isinstance(v, int)},
-            breaker_open=dl.breaker.opened_at is not None,
+            breaker_open=dl.breaker_open,
             fatal=repr(fatal) if fatal is not None else None,
             spool_bytes=self._spool_bytes() if self._spool_bytes is not None else 0,
         )
@@ -166,6 +166,17 @@ class AppSource:
         if gw.fatal is not None:
             broker = Check("broker_connected", False, f"ingest stopped: {gw.fatal!r}")
         checks = [broker, outbox_writable(self.store_path)]
+        delivery = self._app.delivery
+        if delivery.exitcode is not None:
+            checks.append(
+                Check(
+                    "case_delivery",
+                    False,
+                    f"stopped (exit code {delivery.exitcode}): cases wait in the outbox; see the log",
+                )
+            )
+        else:
+            checks.append(Check("case_delivery", True, f"{delivery.stats.delivered} messages delivered"))
         forwarder = self._app.forwarder
         if forwarder is not None and forwarder.exitcode is not None:
             checks.append(

@@ -402,7 +402,7 @@ def test_updates_reach_the_platform_after_their_create_and_in_order(
 
     drain(delivery)
 
-    assert delivery.stats.delivered_keys == [case.case_key, raised.update_key, cleared.update_key]
+    assert list(delivery.stats.delivered_keys) == [case.case_key, raised.update_key, cleared.update_key]
     assert delivery.stats.retried == 1  # only the create's lost answer; no update went early
     stored = platform.store.by_key(case.case_key)
     assert list(stored.updates) == [raised.update_key, cleared.update_key]

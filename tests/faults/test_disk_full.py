@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gridsense import db
 from gridsense.app import App
 from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, RulesConfig, StoreConfig
 from gridsense.embedded_broker import MosquittoBroker
@@ -64,7 +65,8 @@ def test_full_store_holds_acks_and_recovers_when_space_returns(
         to_messages(storm.samples(devices), {d.device_id: d for d in devices}, TopicScheme(topic_root))
     )
     first, second = messages[:600], messages[600:]
-    stored = lambda: int(app.bridge_conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])  # noqa: E731
+    reader = db.connect(cfg.store.path, create=False)
+    stored = lambda: int(reader.execute("SELECT COUNT(*) FROM readings").fetchone()[0])  # noqa: E731
     try:
         assert app.gateway.wait_connected(10)
         with MqttPublisher(mosquitto.host, mosquitto.port, f"pub-{topic_root}") as pub:
@@ -88,6 +90,7 @@ def test_full_store_holds_acks_and_recovers_when_space_returns(
         wait_for(lambda: stored() == len(messages) and app.delivery.depth() == 0, 60, "recovery")
     finally:
         app.stop()
+        reader.close()
     grids = sorted(
         pc.case.place.grid_code for pc in platform.store.cases() if pc.case.routing_level == "community"
     )

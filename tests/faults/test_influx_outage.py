@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from gridsense import db
 from gridsense.app import App
 from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, RulesConfig, StoreConfig
 from gridsense.embedded_broker import MosquittoBroker, free_port, wait_port
@@ -89,12 +91,17 @@ def checks(app: App) -> dict[str, Check]:
     return {c.name: c for c in AppSource(app).readiness()}
 
 
+def count(app: App, table: str) -> int:
+    with closing(db.connect(app.cfg.store.path, create=False)) as reader:
+        return int(reader.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
 def stored(app: App) -> int:
-    return int(app.bridge_conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+    return count(app, "readings")
 
 
 def spooled(app: App) -> int:
-    return int(app.bridge_conn.execute("SELECT COUNT(*) FROM influx_spool").fetchone()[0])
+    return count(app, "influx_spool")
 
 
 def test_outage_spools_and_replays_without_holding_acks(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -68,10 +70,9 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
             # The platform keeps moving cases on (status sync) while the test reads: cases
             # only close now, so the scrape's count lies between one read before and one after.
             open_before = _open_cases(db)
-            # Nothing locks the store here: count two waits as the delivery thread would.
-            app.delivery.stats.store_errors += 2
             m = scrape(http)
-            assert m[("gridsense_delivery_store_errors_total", ())] == 2
+            # Nothing locked the store here (tests/ops/test_metrics_families.py maps a count).
+            assert m[("gridsense_delivery_store_errors_total", ())] == app.delivery.stats.store_errors == 0
             assert m[("gridsense_messages_received_total", ())] == c["received"] >= sent
             readings = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
             (newest,) = db.execute("SELECT MAX(ts_ms) FROM readings").fetchone()
@@ -136,6 +137,17 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
                 blocker.close()
             assert http.get("/readyz").status_code == 200
 
+            # Case delivery's process dies: not ready, with the reason; ingest goes on.
+            assert http.get("/readyz").json()["checks"]["case_delivery"]["ok"] is True
+            os.kill(app.delivery.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            wait_for(lambda: app.delivery.exitcode is not None, timeout=15, what="the process to end")
+            ready = http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["case_delivery"] == {
+                "ok": False,
+                "detail": f"stopped (exit code {-signal.SIGKILL}): cases wait in the outbox; see the log",
+            }
+
             # The broker goes away: not ready, and the gauge says so.
             broker.stop()
             wait_for(lambda: not app.gateway.connected, timeout=15, what="the pipeline to notice")
@@ -172,3 +184,26 @@ def test_observe_many_is_count_plain_observations() -> None:
 
     assert exposition(weighted) == exposition(plain)
     assert b"ack_count 13.0" in exposition(weighted)
+
+
+def test_delivery_counts_reach_their_series() -> None:
+    """The delivery process's counts (as ``AppSource.live`` copies them) map onto their series;
+    the live test above cannot lock the store for the 30 s busy timeout a store error takes."""
+    from gridsense.metrics import _live_families
+    from gridsense.ops.source import LiveCounters
+
+    live = LiveCounters(
+        connected=True,
+        backlog=0,
+        delivery={"delivered": 5, "retried": 3, "rejected": 1, "internal_errors": 1, "store_errors": 2},
+        breaker_open=True,
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in _live_families(live)
+        for s in fam.samples
+    }
+    assert samples[("gridsense_delivery_store_errors_total", ())] == 2
+    assert samples[("gridsense_delivery_attempts_total", ())] == 10
+    assert samples[("gridsense_delivery_failures_total", (("reason", "retryable"),))] == 3
+    assert samples[("gridsense_delivery_breaker_open", ())] == 1
