@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -43,10 +44,13 @@ class DeliveryProcess(ChildProcess):
 
     def __init__(self, db_path: Path, cfg: BridgeConfig, calendar: WorkCalendar) -> None:
         super().__init__("case-delivery", _deliver, (db_path, cfg, calendar), counts=len(STATS) + 3)
-        # This side's view of the outbox, for its depth (the child delivers on its own).
-        self._conn = db.connect(db_path, create=False)
-        view = open_outbox(cfg.outbox, self._conn, cfg.timeout_s)
-        self._view: OutboxStore = CaseOutbox(view) if isinstance(view, sqlite3.Connection) else view
+        self._db_path = db_path
+        self._cfg = cfg
+        # This side's view of the outbox, for its depth (the child delivers on its own),
+        # opened when first asked (the operations page and a caller may ask at once).
+        self._view: OutboxStore | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._view_lock = threading.Lock()
 
     @property
     def stats(self) -> DeliveryStats:
@@ -62,7 +66,12 @@ class DeliveryProcess(ChildProcess):
 
     def depth(self) -> int:
         """Messages still waiting for delivery."""
-        return self._view.depth()
+        with self._view_lock:
+            if self._view is None:
+                self._conn = db.connect(self._db_path, create=False)
+                view = open_outbox(self._cfg.outbox, self._conn, self._cfg.timeout_s)
+                self._view = CaseOutbox(view) if isinstance(view, sqlite3.Connection) else view
+            return self._view.depth()
 
     def poll_status(self, timeout_s: float = 30.0) -> bool:
         """Have the child fetch open cases' status now; False if it did not within ``timeout_s``."""
@@ -75,7 +84,10 @@ class DeliveryProcess(ChildProcess):
 
     def stop(self, timeout_s: float = 15.0) -> None:
         super().stop(timeout_s)
-        self._conn.close()
+        with self._view_lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._view, self._conn = None, None
 
 
 def _deliver(
