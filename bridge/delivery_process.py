@@ -42,8 +42,16 @@ BREAKER_OPEN, POLLS_ASKED, POLLS_DONE = len(STATS), len(STATS) + 1, len(STATS) +
 class DeliveryProcess(ChildProcess):
     """Starts, watches and stops the case-delivery process of one pipeline."""
 
-    def __init__(self, db_path: Path, cfg: BridgeConfig, calendar: WorkCalendar) -> None:
-        super().__init__("case-delivery", _deliver, (db_path, cfg, calendar), counts=len(STATS) + 3)
+    def __init__(
+        self, db_path: Path, cfg: BridgeConfig, calendar: WorkCalendar, counts: Counts | None = None
+    ) -> None:
+        """``counts``: a predecessor's, to carry its counters on (``Supervised``)."""
+        super().__init__(
+            "case-delivery",
+            _deliver,
+            (db_path, cfg, calendar),
+            counts if counts is not None else len(STATS) + 3,
+        )
         self._db_path = db_path
         self._cfg = cfg
         # This side's view of the outbox, for its depth (the child delivers on its own),
@@ -105,6 +113,8 @@ def _deliver(
         concurrency=cfg.concurrency,
         stop=stop,
     )
+    for i, name in enumerate(STATS):  # a restarted process carries its predecessor's counts on
+        setattr(delivery.stats, name, counts[i])
 
     def publish() -> None:
         stats = delivery.stats

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bridge.case_builder import CaseBuilder
 from bridge.config import PostgresOutboxConfig
@@ -22,6 +23,7 @@ from detectors.corroboration import GaugeCorroboration
 from detectors.handler import CameraHandler
 from detectors.registry import CameraRegistry
 from gridsense import db
+from gridsense.child_process import Supervised
 from gridsense.config import GridsenseConfig
 from gridsense.model.catalog import Catalog
 from gridsense.model.registry import DeviceRegistry, GridRegistry
@@ -31,7 +33,7 @@ from gridsense.ops.server import OpsServer
 from gridsense.ops.source import AppSource
 from gridsense.pipeline import GaugePipeline
 from ingest.contract import KindHandler
-from ingest.forwarder_process import ForwarderProcess
+from ingest.forwarder_process import EXIT_FATAL, ForwarderProcess
 from ingest.gateway import MqttGateway
 from ingest.influx_sink import InfluxSinkConfig
 from ingest.normalise import GaugeNormaliser
@@ -128,7 +130,11 @@ class App:
         )
         self.gateway = MqttGateway(cfg.mqtt, self.scheme, self.pipeline.handle, on_idle=self.pipeline.tick)
         b = cfg.bridge
-        self.delivery = DeliveryProcess(cfg.store.path, b, self.registries.calendar)
+        calendar = self.registries.calendar
+        #: Stage processes, each started again if it ends on its own (``supervise``).
+        self.stages: dict[str, Supervised[Any]] = {
+            "case_delivery": Supervised(lambda counts: DeliveryProcess(cfg.store.path, b, calendar, counts))
+        }
         if isinstance(b.outbox, PostgresOutboxConfig):
             # The pipeline writes cases to the shared outbox: its own PostgreSQL session.
             shared = open_outbox(b.outbox, self.conn, b.timeout_s)
@@ -136,9 +142,30 @@ class App:
             self.pipeline.shared_outbox = shared
         self.ops: OpsServer | None = None
         self.webhook: StatusWebhook | None = None
-        self.forwarder: ForwarderProcess | None = None
-        if isinstance(cfg.sink, InfluxSinkConfig):
-            self.forwarder = ForwarderProcess(cfg.store.path, cfg.sink)
+        sink = cfg.sink
+        if isinstance(sink, InfluxSinkConfig):
+            # A forwarder that found the sink misconfigured stays down: an operator must act.
+            self.stages["influx_forwarder"] = Supervised(
+                lambda counts: ForwarderProcess(cfg.store.path, sink, counts), final=frozenset({EXIT_FATAL})
+            )
+
+    @property
+    def delivery(self) -> DeliveryProcess:
+        """The case-delivery process (a new one after a restart)."""
+        process: DeliveryProcess = self.stages["case_delivery"].process
+        return process
+
+    @property
+    def forwarder(self) -> ForwarderProcess | None:
+        """The InfluxDB forwarder's process, if the sink is InfluxDB."""
+        stage = self.stages.get("influx_forwarder")
+        return None if stage is None else stage.process
+
+    def supervise(self) -> None:
+        """Restart a stage process that ended on its own; ``gridsense run`` calls it every second."""
+        if not self.pipeline.stopping.is_set():
+            for stage in self.stages.values():
+                stage.check()
 
     def _kind_handlers(self) -> list[KindHandler]:
         handlers: list[KindHandler] = []
@@ -182,9 +209,8 @@ class App:
         )
         if self.cfg.ops.enabled:
             self._start_ops()
-        self.delivery.start()
-        if self.forwarder is not None:
-            self.forwarder.start()
+        for stage in self.stages.values():
+            stage.start()
         self.gateway.start()
 
     def stop(self) -> None:
@@ -192,7 +218,6 @@ class App:
             self.ops.stop()
         self.pipeline.stopping.set()
         self.gateway.stop()
-        self.delivery.stop()
-        if self.forwarder is not None:
-            self.forwarder.stop()
+        for stage in self.stages.values():
+            stage.stop()
         self.conn.close()

@@ -40,6 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     while not stop.wait(1.0):
         if app.gateway.fatal is not None:
             break
+        app.supervise()
     app.stop()
     return 2 if app.gateway.fatal is not None else 0
 

@@ -119,6 +119,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "counter",
         "Delivery passes that found the outbox's store locked or full past its busy timeout (waited out)",
     ),
+    MetricSpec(
+        "gridsense_stage_restarts",
+        "counter",
+        "Stage processes (case_delivery, influx_forwarder) started again after ending on their own",
+        ("stage",),
+    ),
     # --- storage ------------------------------------------------------------------------
     MetricSpec("gridsense_store_bytes", "gauge", "Size of the SQLite state store (database and WAL files)"),
     MetricSpec(
@@ -324,6 +330,10 @@ def _live_families(live: LiveCounters) -> Iterator[Metric]:
     yield _gauge("gridsense_delivery_breaker_open", float(live.breaker_open))
     yield _counter("gridsense_status_poll_errors", d.get("status_errors", 0))
     yield _counter("gridsense_delivery_store_errors", d.get("store_errors", 0))
+    restarts = _counter("gridsense_stage_restarts")
+    for stage, n in sorted(live.restarts.items()):
+        restarts.add_metric([stage], n)
+    yield restarts
     yield _gauge("gridsense_spool_bytes", float(live.spool_bytes))
 
 

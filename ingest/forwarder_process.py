@@ -25,8 +25,9 @@ EXIT_FATAL = 2
 class ForwarderProcess(ChildProcess):
     """Starts, watches and stops the forwarder process of one pipeline."""
 
-    def __init__(self, db_path: Path, sink: InfluxSinkConfig) -> None:
-        super().__init__("influx-forwarder", _forward, (db_path, sink), counts=2)
+    def __init__(self, db_path: Path, sink: InfluxSinkConfig, counts: Counts | None = None) -> None:
+        """``counts``: a predecessor's, to carry its counters on (``Supervised``)."""
+        super().__init__("influx-forwarder", _forward, (db_path, sink), counts if counts is not None else 2)
 
     @property
     def forwarded(self) -> int:

@@ -33,6 +33,7 @@ class LiveCounters:
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     delivery: dict[str, int] = field(default_factory=dict)
     breaker_open: bool = False
+    restarts: dict[str, int] = field(default_factory=dict)  # stage processes restarted, by stage
     fatal: str | None = None
     spool_bytes: int = 0
 
@@ -152,6 +153,7 @@ class AppSource:
             dead_letter_reasons=dict(gw.dead_letter_reasons),
             delivery={k: v for k, v in stats.items() if isinstance(v, int)},
             breaker_open=dl.breaker_open,
+            restarts={name: stage.restarts for name, stage in self._app.stages.items()},
             fatal=repr(fatal) if fatal is not None else None,
             spool_bytes=self._spool_bytes() if self._spool_bytes is not None else 0,
         )

@@ -190,5 +190,9 @@ def test_a_sink_refusing_every_write_stops_forwarding_and_readiness_says_so(
         check = checks(app)["influx_forwarder"]
         assert not check.ok and "exit code 2" in check.detail
         assert stored(app) == spooled(app) == len(messages)
+        # A restart would only fail again: however long it waits, the forwarder stays down.
+        stage, later = app.stages["influx_forwarder"], time.monotonic() + 3600
+        assert not stage.check(later) and not stage.check(later + 3600)
+        assert app.forwarder.exitcode == 2 and stage.restarts == 0  # type: ignore[union-attr]
     finally:
         app.stop()

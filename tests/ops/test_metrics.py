@@ -137,16 +137,26 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
                 blocker.close()
             assert http.get("/readyz").status_code == 200
 
-            # Case delivery's process dies: not ready, with the reason; ingest goes on.
+            # Case delivery's process dies: not ready, with the reason, until the supervisor
+            # ('gridsense run' asks it every second) has started it again.
             assert http.get("/readyz").json()["checks"]["case_delivery"]["ok"] is True
-            os.kill(app.delivery.pid, signal.SIGKILL)  # type: ignore[arg-type]
-            wait_for(lambda: app.delivery.exitcode is not None, timeout=15, what="the process to end")
+            delivered = app.delivery.stats.delivered
+            killed = app.delivery
+            os.kill(killed.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            wait_for(lambda: killed.exitcode is not None, timeout=15, what="the process to end")
             ready = http.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"]["case_delivery"] == {
                 "ok": False,
                 "detail": f"stopped (exit code {-signal.SIGKILL}): cases wait in the outbox; see the log",
             }
+            wait_for(lambda: app.supervise() or app.delivery is not killed, 15, "the restart")
+            assert http.get("/readyz").status_code == 200
+            m = scrape(http)
+            assert m[("gridsense_stage_restarts_total", (("stage", "case_delivery"),))] == 1
+            # The successor counts on from its predecessor's count.
+            assert m[("gridsense_delivery_attempts_total", ())] >= delivered
+            assert app.delivery.stats.delivered == delivered
 
             # The broker goes away: not ready, and the gauge says so.
             broker.stop()

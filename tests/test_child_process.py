@@ -1,0 +1,75 @@
+"""Supervised stage processes: a stage that ends on its own is started again after a wait that
+doubles while it keeps failing, carrying its counts on; one that ends with a final exit code
+(its configuration is wrong) is left down. Real spawned processes; the supervisor's clock is
+passed in, so no test waits out a backoff."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from gridsense.child_process import ChildProcess, Counts, Stoppable, Supervised
+from tests.faults.harness import wait_for
+
+FINAL = 7
+
+
+def _count_and_end(stop: Stoppable, counts: Counts, code: int) -> int:
+    """A stage that counts its start and ends at once with ``code``."""
+    counts[0] += 1
+    return code
+
+
+def _count_and_wait(stop: Stoppable, counts: Counts) -> int:
+    counts[0] += 1
+    stop.wait()
+    return 0
+
+
+def ending(code: int) -> Callable[[Counts | None], ChildProcess]:
+    return lambda counts: ChildProcess("ending", _count_and_end, (code,), counts if counts is not None else 1)
+
+
+def ended(stage: Supervised[ChildProcess]) -> None:
+    wait_for(lambda: stage.process.exitcode is not None, 30, "the stage to end")
+
+
+def test_a_stage_that_ends_on_its_own_is_restarted_after_a_doubling_wait_and_keeps_its_counts() -> None:
+    stage = Supervised(ending(3), min_s=1.0, max_s=60.0)
+    stage.start()
+    ended(stage)
+    now = time.monotonic()
+    assert stage.process.exitcode == 3
+    assert not stage.check(now)  # seen to have ended: its wait starts
+    assert not stage.check(now + 0.9)
+    first = stage.process
+    assert stage.check(now + 1.0)
+    assert stage.process is not first and stage.restarts == 1
+    ended(stage)
+    assert stage.process.counts[0] == 2  # the successor counted on from its predecessor's count
+    later = time.monotonic()
+    assert not stage.check(later)
+    assert not stage.check(later + 1.9)  # it ended again soon after its start: the wait doubled
+    assert stage.check(later + 2.0)
+    assert stage.restarts == 2
+    ended(stage)
+    stage.stop()
+
+
+def test_a_final_exit_code_is_left_for_an_operator() -> None:
+    stage = Supervised(ending(FINAL), final=frozenset({FINAL}))
+    stage.start()
+    ended(stage)
+    assert not stage.check(time.monotonic() + 3600)
+    assert stage.restarts == 0 and stage.process.exitcode == FINAL
+
+
+def test_a_running_stage_is_left_alone_and_stops_when_asked() -> None:
+    stage = Supervised(
+        lambda counts: ChildProcess("waiting", _count_and_wait, (), counts if counts is not None else 1)
+    )
+    stage.start()
+    wait_for(lambda: stage.process.counts[0] == 1, 30, "the stage to start")
+    assert not stage.check(time.monotonic() + 3600)
+    stage.stop()
+    assert stage.process.exitcode == 0 and stage.restarts == 0
