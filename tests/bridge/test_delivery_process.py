@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from gridsense.model.worktime import WorkCalendar
 from simulators.platform import PlatformServer
 from tests.bridge.conftest import ALL_GRIDS, StartPlatform, build_cases, enqueue
 from tests.faults.harness import wait_for
-from tests.ingest.test_forwarder_process import alive
+from tests.fixtures.orphans import assert_orphan_stops
 
 pytestmark = pytest.mark.integration
 
@@ -104,17 +102,4 @@ def test_a_delivery_whose_parent_was_killed_stops_on_its_own(
 ) -> None:
     """A pipeline SIGKILLed and restarted must not leave a second delivery on its outbox."""
     platform = platform_factory()
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(tmp_path / "state.db"), platform.url],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        assert alive(child)
-    finally:
-        parent.kill()
-        parent.wait(10)
-    wait_for(lambda: not alive(child), 30, "the orphaned delivery to stop")
+    assert_orphan_stops(PARENT, str(tmp_path / "state.db"), platform.url, what="delivery")

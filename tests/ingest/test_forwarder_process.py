@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -22,6 +20,7 @@ from ingest.forwarder_process import EXIT_FATAL, ForwarderProcess
 from ingest.influx_sink import InfluxSink
 from ingest.spool import FAILURES, FORWARDED, InfluxForwarder, InfluxSpool
 from tests.faults.harness import wait_for
+from tests.fixtures.orphans import assert_orphan_stops
 from tests.fixtures.victoria import VictoriaMetrics
 from tests.ingest.test_influx_sink import config, rain_series
 
@@ -101,29 +100,7 @@ def test_a_forwarder_whose_parent_was_killed_stops_on_its_own(
     """A pipeline SIGKILLed and restarted must not leave a second forwarder on its spool."""
     path = tmp_path / "state.db"
     db.connect(path).close()
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(path), victoria_metrics.url],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        assert alive(child)
-    finally:
-        parent.kill()
-        parent.wait(10)
-    wait_for(lambda: not alive(child), 30, "the orphaned forwarder to stop")
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, exited but not reaped by its new parent, is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    assert_orphan_stops(PARENT, str(path), victoria_metrics.url, what="forwarder")
 
 
 def test_a_spool_locked_past_its_busy_timeout_is_waited_out_and_nothing_doubles(
