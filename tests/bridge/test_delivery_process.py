@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,11 @@ def test_delivers_from_its_own_process_polls_when_asked_and_stops_when_asked(
         assert delivery.pid not in (None, os.getpid())
         assert len(platform.store.cases()) == 5
         # The platform walks each case on; a poll asked for now brings its status home.
-        wait_for(lambda: all(c.status != "立案" for c in platform.store.cases()), 30, "cases dispatched")
+        wait_for(
+            lambda: all(c.status(datetime.now(UTC)) != "立案" for c in platform.store.cases()),
+            30,
+            "cases dispatched",
+        )
         assert delivery.poll_status()
         assert "立案" not in statuses(state_db) and "queued" not in statuses(state_db)
         # Ctrl-C reaches the whole process group; the parent stops delivery, in order.
