@@ -133,6 +133,8 @@ class CaseDelivery:
         self._last_status_poll = 0.0
         #: Called after each pass, on the delivering thread (the process publishes its counts).
         self.on_pass: Callable[[], None] | None = None
+        #: Status polls asked for out of turn (by ``DeliveryProcess.poll_status``), and done.
+        self.status_polls_asked = self.status_polls_done = 0
         self._lock = threading.Lock()  # stats and breaker, updated from the sending threads
         self._backlog_rows = backlog_rows
         self._pool = (
@@ -309,19 +311,20 @@ class CaseDelivery:
         while not self._stop.is_set():
             try:
                 settled = self.deliver_due()
-                now = time.monotonic()
-                if now - self._last_status_poll >= self._cfg.status_poll_s:
+                now, asked = time.monotonic(), self.status_polls_asked
+                if asked > self.status_polls_done or now - self._last_status_poll >= self._cfg.status_poll_s:
                     self._last_status_poll = now
                     self.poll_status()
-                if self.on_pass is not None:
-                    self.on_pass()
+                    self.status_polls_done = asked
+                wait = 0.0 if settled else self._cfg.poll_interval_s
             except sqlite3.OperationalError as exc:
                 self.stats.store_errors += 1
                 log.error("outbox store unavailable (%s); delivery resumes when it answers", exc)
-                self._stop.wait(STORE_RETRY_S)
-                continue
-            if not settled:
-                self._stop.wait(self._cfg.poll_interval_s)
+                wait = STORE_RETRY_S
+            if self.on_pass is not None:  # also while the store is away: its counts say so
+                self.on_pass()
+            if wait:
+                self._stop.wait(wait)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="case-delivery", daemon=True)

@@ -115,16 +115,16 @@ def _deliver(
     )
     for i, name in enumerate(STATS):  # a restarted process carries its predecessor's counts on
         setattr(delivery.stats, name, counts[i])
+    delivery.status_polls_done = counts[POLLS_DONE]
 
     def publish() -> None:
+        """After each pass: the counts out, a status poll asked for in (no I/O here)."""
         stats = delivery.stats
         for i, name in enumerate(STATS):
             counts[i] = getattr(stats, name)
         counts[BREAKER_OPEN] = int(delivery.breaker.opened_at is not None)
-        asked = counts[POLLS_ASKED]
-        if asked > counts[POLLS_DONE]:
-            delivery.poll_status()
-            counts[POLLS_DONE] = asked
+        counts[POLLS_DONE] = delivery.status_polls_done
+        delivery.status_polls_asked = counts[POLLS_ASKED]
 
     delivery.on_pass = publish
     try:
