@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from dataclasses import fields
 from pathlib import Path
 
 from bridge.contract import OutboxStore
 from bridge.delivery import CaseDelivery, DeliveryStats
-from bridge.factory import build_adapter, open_outbox
-from bridge.outbox import CaseOutbox
+from bridge.factory import build_adapter, close_outbox, open_outbox, outbox_store
 from bridge.status_sync import SqliteIncidents
 from gridsense import db
 from gridsense.child_process import ChildProcess, Counts, Stoppable
@@ -55,10 +53,9 @@ class DeliveryProcess(ChildProcess):
         self._db_path = db_path
         self._cfg = cfg
         # This side's view of the outbox, for its depth (the child delivers on its own),
-        # opened when first asked (the operations page and a caller may ask at once).
-        self._view: OutboxStore | None = None
+        # opened when first asked: most pipelines never ask.
+        self._view: sqlite3.Connection | OutboxStore | None = None
         self._conn: sqlite3.Connection | None = None
-        self._view_lock = threading.Lock()
 
     @property
     def stats(self) -> DeliveryStats:
@@ -74,12 +71,10 @@ class DeliveryProcess(ChildProcess):
 
     def depth(self) -> int:
         """Messages still waiting for delivery."""
-        with self._view_lock:
-            if self._view is None:
-                self._conn = db.connect(self._db_path, create=False)
-                view = open_outbox(self._cfg.outbox, self._conn, self._cfg.timeout_s)
-                self._view = CaseOutbox(view) if isinstance(view, sqlite3.Connection) else view
-            return self._view.depth()
+        if self._view is None:
+            self._conn = db.connect(self._db_path, create=False)
+            self._view = open_outbox(self._cfg.outbox, self._conn, self._cfg.timeout_s)
+        return outbox_store(self._view).depth()
 
     def poll_status(self, timeout_s: float = 30.0) -> bool:
         """Have the child fetch open cases' status now; False if it did not within ``timeout_s``."""
@@ -92,10 +87,11 @@ class DeliveryProcess(ChildProcess):
 
     def stop(self, timeout_s: float = 15.0) -> None:
         super().stop(timeout_s)
-        with self._view_lock:
-            if self._conn is not None:
-                self._conn.close()
-            self._view, self._conn = None, None
+        if self._view is not None:
+            close_outbox(self._view)
+        if self._conn is not None:
+            self._conn.close()
+        self._view, self._conn = None, None
 
 
 def _deliver(
@@ -103,8 +99,9 @@ def _deliver(
 ) -> int:
     """The child: deliver and follow status until ``stop`` is set."""
     conn = db.connect(db_path, create=False)
+    outbox = open_outbox(cfg.outbox, conn, cfg.timeout_s)
     delivery = CaseDelivery(
-        open_outbox(cfg.outbox, conn, cfg.timeout_s),
+        outbox,
         build_adapter(cfg.adapter, cfg, cfg.open311, cfg.mqtt_platform),
         cfg,
         status_sync=cfg.status_sync,
@@ -131,5 +128,6 @@ def _deliver(
         delivery.run()
     finally:
         delivery.close()
+        close_outbox(outbox)
         conn.close()
     return 0

@@ -44,7 +44,7 @@ def build_adapter(
         return Open311Adapter(open311)
     if kind == "mqtt":
         if mqtt is None:
-            raise ConfigError("bridge.adapter is mqtt but the bridge.mqtt section is missing")
+            raise ConfigError("bridge.adapter is mqtt but the bridge.mqtt_platform section is missing")
         from bridge.mqtt_adapter import MqttCaseAdapter
 
         return MqttCaseAdapter(mqtt)
@@ -67,6 +67,19 @@ def open_outbox(
     return PgCaseOutbox(conn, outbox.worker_id, outbox.lease_s)
 
 
+def outbox_store(outbox: sqlite3.Connection | OutboxStore) -> OutboxStore:
+    """What ``open_outbox`` returned, as an ``OutboxStore``."""
+    return CaseOutbox(outbox) if isinstance(outbox, sqlite3.Connection) else outbox
+
+
+def close_outbox(outbox: sqlite3.Connection | OutboxStore) -> None:
+    """Close the connection ``open_outbox`` opened (the SQLite state connection is the caller's)."""
+    from bridge.pg_outbox import PgCaseOutbox
+
+    if isinstance(outbox, PgCaseOutbox):
+        outbox.close()
+
+
 def build_webhook(
     cfg: WebhookConfig,
     outbox: sqlite3.Connection | OutboxStore,
@@ -76,7 +89,7 @@ def build_webhook(
     path: str = "/bridge/status",
 ) -> tuple[APIRouter, StatusWebhook]:
     """The router to mount and its receiver (for stats). Give it its own database connection."""
-    store: OutboxStore = CaseOutbox(outbox) if isinstance(outbox, sqlite3.Connection) else outbox
+    store = outbox_store(outbox)
     if incidents is None and isinstance(outbox, sqlite3.Connection):
         from bridge.status_sync import SqliteIncidents
 

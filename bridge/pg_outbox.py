@@ -126,6 +126,9 @@ class PgCaseOutbox:
         self.worker_id = worker_id or default_worker_id()
         self.lease_s = lease_s
 
+    def close(self) -> None:
+        self._conn.close()
+
     @contextmanager
     def transaction(self) -> Iterator[object]:
         with self._conn.transaction() as tx:

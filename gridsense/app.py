@@ -163,9 +163,8 @@ class App:
 
     def supervise(self) -> None:
         """Restart a stage process that ended on its own; ``gridsense run`` calls it every second."""
-        if not self.pipeline.stopping.is_set():
-            for stage in self.stages.values():
-                stage.check()
+        for stage in self.stages.values():
+            stage.check()
 
     def _kind_handlers(self) -> list[KindHandler]:
         handlers: list[KindHandler] = []
@@ -220,4 +219,6 @@ class App:
         self.gateway.stop()
         for stage in self.stages.values():
             stage.stop()
+        if self.pipeline.shared_outbox is not None:
+            self.pipeline.shared_outbox.close()
         self.conn.close()

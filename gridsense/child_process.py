@@ -4,15 +4,16 @@ Two stages leave the pipeline's interpreter this way: the InfluxDB forwarder
 (``ingest.forwarder_process``) and case delivery (``bridge.delivery_process``). On the
 pipeline's interpreter each competed with ingest for the GIL; in a process of its own each
 runs on another core. A stage and the pipeline share only the state store's file (SQLite
-WAL, or the PostgreSQL outbox) and a few integers in shared memory (``counts``: one writer
-per slot, so no lock).
+WAL, or the PostgreSQL outbox), a few integers in shared memory (``counts``: one writer per
+slot, so no lock) and a pipe that says stop.
 
 The process is spawned, not forked: the pipeline already runs threads (MQTT, the operations
-page) by the time it starts. It logs like its parent, and ignores SIGINT: Ctrl-C reaches
-the whole process group, and the parent stops it in order (``stop``), after ingest has
-stopped. If the parent dies without stopping it (SIGKILL, a crash), the stop signal the
-stage sees is set at its next look (``StopOrOrphaned``), so a restarted pipeline never
-finds a stray stage working on the same store beside its own.
+page) by the time it starts. It logs like its parent, and ignores SIGINT and SIGTERM: Ctrl-C
+reaches the whole process group, a service manager may signal every process of the service,
+and the parent stops the stage in order (``stop``), after ingest has stopped. If the parent
+dies without stopping it (SIGKILL, a crash), the stage sees its stop signal set at its next
+look (``StopOrOrphaned``), so a restarted pipeline never finds a stray stage working on the
+same store beside its own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.synchronize import Event
+from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger("gridsense.child")
@@ -64,7 +65,10 @@ class ChildProcess:
         self.name = name
         self._stage = stage
         self._args = args
-        self._stop = self._ctx.Event()
+        # The stop signal is a pipe, not an Event: an Event's lock, held by a child killed
+        # inside ``wait``, would never be released, and the parent's ``set`` would hang.
+        # Closing the writing end (``stop``, or the parent's death) is seen as end of file.
+        self._stop_reader, self._stop_writer = self._ctx.Pipe(duplex=False)
         self.counts: Counts = self._ctx.Array("q", counts, lock=False) if isinstance(counts, int) else counts
         self._proc: multiprocessing.process.BaseProcess | None = None
 
@@ -85,29 +89,33 @@ class ChildProcess:
         fmt = next((h.formatter._fmt for h in root.handlers if h.formatter is not None), None)
         self._proc = self._ctx.Process(
             target=_child_main,
-            args=(self._stage, self._stop, self.counts, root.level, fmt, self._args),
+            args=(self._stage, self._stop_reader, self.counts, root.level, fmt, self._args),
             name=self.name,
             daemon=True,
         )
         self._proc.start()
+        self._stop_reader.close()  # the child has its own copy
         log.info("%s process started pid=%s", self.name, self._proc.pid)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Let the stage finish what it is doing, then end the process (killed after ``timeout_s``)."""
-        self._stop.set()
+        self._stop_writer.close()
         if self._proc is None:
             return
         self._proc.join(timeout_s)
         if self._proc.is_alive():
-            log.warning("%s did not stop in %.0f s; terminating it", self.name, timeout_s)
-            self._proc.terminate()
+            log.warning("%s did not stop in %.0f s; killing it", self.name, timeout_s)
+            self._proc.kill()  # it ignores SIGTERM
             self._proc.join(5)
 
 
 def _child_main(
-    stage: Stage, stop: Event, counts: Counts, level: int, fmt: str | None, args: tuple[Any, ...]
+    stage: Stage, stop: Connection, counts: Counts, level: int, fmt: str | None, args: tuple[Any, ...]
 ) -> None:
+    # Ctrl-C reaches the process group, and a service manager's SIGTERM may reach every
+    # process of the service: the parent stops the stage in order, after ingest.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT, stream=sys.stderr)
     code = stage(StopOrOrphaned(stop), counts, *args)
     if code:
@@ -115,27 +123,28 @@ def _child_main(
 
 
 class StopOrOrphaned:
-    """``stop``, or set as soon as the parent process is gone (``Stoppable``)."""
+    """Set once the parent has asked the stage to stop, or has died (``Stoppable``).
 
-    def __init__(self, stop: Event) -> None:
-        self._stop = stop
-        self._parent = multiprocessing.parent_process()
+    Both close the pipe's writing end, which this side reads as end of file: no lock, and
+    no polling of the parent.
+    """
+
+    def __init__(self, reader: Connection) -> None:
+        self._reader = reader
+        self._set = False
 
     def is_set(self) -> bool:
-        return self._stop.is_set() or (self._parent is not None and not self._parent.is_alive())
+        if not self._set and self._reader.poll():
+            self._set = True
+        return self._set
 
     def set(self) -> None:
-        self._stop.set()
+        self._set = True
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for ``stop``, looking in on the parent every second."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.is_set():
-            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
-            if left <= 0:
-                return False
-            self._stop.wait(left)
-        return True
+        if not self._set and self._reader.poll(timeout):
+            self._set = True
+        return self._set
 
 
 P = TypeVar("P", bound=ChildProcess)
@@ -166,6 +175,7 @@ class Supervised(Generic[P]):
         self._delay = min_s
         self._started_at = 0.0
         self._ended_at: float | None = None
+        self._stopped = False
         self.restarts = 0
 
     def start(self) -> None:
@@ -175,7 +185,7 @@ class Supervised(Generic[P]):
     def check(self, now: float | None = None) -> bool:
         """Restart the process if it ended on its own and its wait is over; True if it did."""
         code = self.process.exitcode
-        if code is None or code in self._final:
+        if self._stopped or code is None or code in self._final:
             return False
         now = time.monotonic() if now is None else now
         if self._ended_at is None:
@@ -190,12 +200,22 @@ class Supervised(Generic[P]):
             )
         if now - self._ended_at < self._delay:
             return False
-        self.process = self._make(self.process.counts)
-        self.start()
+        self._delay = min(self._delay * 2, self._max_s)
+        try:
+            successor = self._make(self.process.counts)
+            successor.start()
+        except Exception:  # e.g. no memory left to spawn: the old one stays, ended; try again later
+            log.exception("%s process could not be started again", self.process.name)
+            self._ended_at = now
+            return False
+        self.process.stop(0)  # already ended: releases what it holds in this process
+        self.process = successor
+        self._started_at = time.monotonic()
         self.restarts += 1
         self._ended_at = None
-        self._delay = min(self._delay * 2, self._max_s)
         return True
 
     def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop the process; it is not started again after this."""
+        self._stopped = True
         self.process.stop(timeout_s)

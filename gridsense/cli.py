@@ -35,13 +35,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     app.start()
-    settle_heap()
-    logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
-    while not stop.wait(1.0):
-        if app.gateway.fatal is not None:
-            break
-        app.supervise()
-    app.stop()
+    try:
+        settle_heap()
+        logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
+        while not stop.wait(1.0):
+            if app.gateway.fatal is not None:
+                break
+            app.supervise()
+    finally:
+        app.stop()
     return 2 if app.gateway.fatal is not None else 0
 
 

@@ -73,3 +73,53 @@ def test_a_running_stage_is_left_alone_and_stops_when_asked() -> None:
     assert not stage.check(time.monotonic() + 3600)
     stage.stop()
     assert stage.process.exitcode == 0 and stage.restarts == 0
+
+
+def test_the_wait_starts_over_once_a_stage_had_run_a_good_while() -> None:
+    stage = Supervised(ending(3), min_s=1.0, max_s=60.0)
+    stage.start()
+    ended(stage)
+    now = time.monotonic()
+    stage.check(now)
+    assert stage.check(now + 1.0)  # the next wait is 2 s
+    ended(stage)
+    # Seen to have ended a minute after its start: not a crash loop, so 1 s again.
+    much_later = time.monotonic() + 60.0
+    assert not stage.check(much_later)
+    assert stage.check(much_later + 1.0)
+    ended(stage)
+    stage.stop()
+
+
+def test_a_stopped_stage_is_not_started_again() -> None:
+    stage = Supervised(ending(3))
+    stage.start()
+    ended(stage)
+    stage.stop()
+    later = time.monotonic() + 3600
+    assert not stage.check(later) and not stage.check(later + 3600)
+    assert stage.restarts == 0
+
+
+def test_a_restart_that_fails_is_tried_again_and_the_stage_stays_ended_meanwhile() -> None:
+    """Spawning can fail (no memory left): the ended process stays, readiness keeps saying so."""
+    attempts: list[int] = []
+
+    def make(counts: Counts | None) -> ChildProcess:
+        if counts is not None and len(attempts) < 1:
+            attempts.append(1)
+            raise OSError("cannot spawn")
+        return ChildProcess("ending", _count_and_end, (3,), counts if counts is not None else 1)
+
+    stage = Supervised(make, min_s=1.0)
+    stage.start()
+    ended(stage)
+    first, now = stage.process, time.monotonic()
+    stage.check(now)
+    assert not stage.check(now + 1.0)  # the spawn failed
+    assert stage.process is first and first.exitcode == 3 and stage.restarts == 0
+    assert not stage.check(now + 2.9)  # the wait doubled
+    assert stage.check(now + 3.0)
+    assert stage.process is not first and stage.restarts == 1
+    ended(stage)
+    stage.stop()
