@@ -147,9 +147,10 @@ class CaseDelivery:
         A pass holds at most one row per grid, so its rows are independent: a backlog (at
         least ``backlog_rows``; after an outage, a row for every grid waiting) is sent
         ``concurrency`` rows at a time. A smaller pass, which is what a storm's steady flow of
-        cases makes, goes out one row at a time on this thread: every sending thread competes
-        with the ingest worker for the interpreter, and eight of them took the worker's p99
-        latency at 2,700 msg/s from 36–72 ms to 107–135 ms (three runs each).
+        cases makes, goes out one row at a time on this thread. (That rule came from the time
+        delivery shared the pipeline's interpreter, where eight sending threads took the
+        ingest worker's p99 at 2,700 msg/s from 36–72 ms to 107–135 ms; in its own process,
+        ``bridge.delivery_process``, it still keeps a storm's trickle off the threads.)
         Their outcomes are recorded in one transaction at the end of the pass; a crash before
         it means the pass is sent again, which the adapters' idempotency absorbs.
 
