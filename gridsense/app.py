@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import sqlite3
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -213,12 +214,15 @@ class App:
         self.gateway.start()
 
     def stop(self) -> None:
-        if self.ops is not None:
-            self.ops.stop()
-        self.pipeline.stopping.set()
-        self.gateway.stop()
-        for stage in self.stages.values():
-            stage.stop()
-        if self.pipeline.shared_outbox is not None:
-            self.pipeline.shared_outbox.close()
-        self.conn.close()
+        """Operations page, ingest, the stage processes, then the store: every step is taken,
+        even after one before it failed (or after a start that failed half-way)."""
+        with ExitStack() as steps:  # callbacks run last in, first out
+            steps.callback(self.conn.close)
+            if self.pipeline.shared_outbox is not None:
+                steps.callback(self.pipeline.shared_outbox.close)
+            for stage in reversed(self.stages.values()):
+                steps.callback(stage.stop)
+            steps.callback(self.gateway.stop)
+            steps.callback(self.pipeline.stopping.set)
+            if self.ops is not None:
+                steps.callback(self.ops.stop)

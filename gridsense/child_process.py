@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.util
 import signal
 import sys
 import time
@@ -69,6 +70,10 @@ class ChildProcess:
         # inside ``wait``, would never be released, and the parent's ``set`` would hang.
         # Closing the writing end (``stop``, or the parent's death) is seen as end of file.
         self._stop_reader, self._stop_writer = self._ctx.Pipe(duplex=False)
+        # A parent leaving without ``stop`` (an exception) would otherwise hang at exit:
+        # multiprocessing waits for its children there, and they ignore its SIGTERM.
+        # Finalizers with a priority run before that wait.
+        multiprocessing.util.Finalize(self, self._stop_writer.close, exitpriority=10)
         self.counts: Counts = self._ctx.Array("q", counts, lock=False) if isinstance(counts, int) else counts
         self._proc: multiprocessing.process.BaseProcess | None = None
 

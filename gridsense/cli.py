@@ -34,8 +34,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    app.start()
     try:
+        app.start()
         settle_heap()
         logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
         while not stop.wait(1.0):

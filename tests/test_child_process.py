@@ -5,11 +5,14 @@ passed in, so no test waits out a backoff."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 from gridsense.child_process import ChildProcess, Counts, Stoppable, Supervised
 from tests.faults.harness import wait_for
+from tests.fixtures.orphans import ROOT, alive
 
 FINAL = 7
 
@@ -123,3 +126,28 @@ def test_a_restart_that_fails_is_tried_again_and_the_stage_stays_ended_meanwhile
     assert stage.process is not first and stage.restarts == 1
     ended(stage)
     stage.stop()
+
+
+PARENT = """
+import time
+from gridsense.child_process import ChildProcess
+from tests.test_child_process import _count_and_wait
+
+stage = ChildProcess("waiting", _count_and_wait, (), 1)
+stage.start()
+while stage.counts[0] == 0:  # the child is up and ignores SIGTERM by now
+    time.sleep(0.05)
+print(stage.pid, flush=True)
+raise SystemExit("the parent fails without stopping its stage")
+"""
+
+
+def test_a_parent_that_fails_without_stopping_its_stage_still_exits_and_the_stage_stops() -> None:
+    """multiprocessing waits for a parent's children at exit; a stage that ignores SIGTERM and
+    was never told to stop would hang it there (the ``timeout`` only bounds a regression)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PARENT], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 1 and "fails without stopping" in done.stderr
+    child = int(done.stdout.split()[0])
+    wait_for(lambda: not alive(child), 30, "the stage to stop")
