@@ -37,6 +37,7 @@ import yaml
 from gridsense.app import load_registries
 from gridsense.config import GridsenseConfig
 from gridsense.demo import STORM_GRIDS, bad_messages
+from gridsense.embedded_broker import MosquittoBroker
 from gridsense.model.registry import Device
 from ingest.reading_store import ts_ms
 from ingest.topics import TopicScheme
@@ -197,6 +198,23 @@ def setup_scenario(
     store = Store(tmp_path / "state.db")
     config = write_config(tmp_path / "gridsense.yaml", broker_port, platform_url, store.path, client_id)
     return store, config, make_stream(demo_devices(config))
+
+
+def storm_under_way(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    platform_url: str,
+    pipeline_process: Callable[..., PipelineProcess],
+    name: str,
+) -> tuple[Store, Stream, PipelineProcess, Feeder]:
+    """A pipeline child running, and the storm fed to it in the background (24 chunks, the
+    bad messages in the 12th, a quarter second apart), so faults land mid-stream."""
+    store, config, stream = setup_scenario(tmp_path, broker.port, platform_url, f"gs-{name}")
+    pipeline = pipeline_process(config, tmp_path / "pipeline.log")
+    pipeline.start()
+    feeder = Feeder(broker.host, broker.port, stream.chunks(24, bad_in=12), pause_s=0.25, name=f"{name}-pub")
+    feeder.start()
+    return store, stream, pipeline, feeder
 
 
 def faketime_env(spec_file: Path) -> dict[str, str]:

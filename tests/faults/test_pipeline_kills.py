@@ -19,10 +19,9 @@ from gridsense.embedded_broker import MosquittoBroker
 from simulators.platform import PlatformServer
 from tests.faults.harness import (
     BROKER_CONF,
-    Feeder,
     PipelineProcess,
     drained,
-    setup_scenario,
+    storm_under_way,
     tally,
     wait_for,
 )
@@ -39,11 +38,9 @@ def test_five_sigkills_lose_nothing_and_file_nothing_twice(
     tmp_path: Path,
 ) -> None:
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store, config, stream = setup_scenario(tmp_path, broker.port, steady_platform.url, "gs-faults-b")
-    pipeline = pipeline_process(config, tmp_path / "pipeline.log")
-    pipeline.start()
-    feeder = Feeder(broker.host, broker.port, stream.chunks(24, bad_in=12), pause_s=0.25, name="faults-b-pub")
-    feeder.start()
+    store, stream, pipeline, feeder = storm_under_way(
+        tmp_path, broker, steady_platform.url, pipeline_process, "faults-b"
+    )
     rng = random.Random(8)
     # Two kills before the storm's incidents open (about minute 45 of 90, half the stream), at
     # a random count of messages published: the pipeline is then busy with the chunk just

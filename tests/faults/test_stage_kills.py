@@ -21,10 +21,9 @@ from gridsense.embedded_broker import MosquittoBroker
 from simulators.platform import PlatformServer
 from tests.faults.harness import (
     BROKER_CONF,
-    Feeder,
     PipelineProcess,
     drained,
-    setup_scenario,
+    storm_under_way,
     tally,
     wait_for,
 )
@@ -46,11 +45,9 @@ def test_delivery_killed_three_times_is_restarted_and_files_each_case_once(
     tmp_path: Path,
 ) -> None:
     broker = mosquitto_factory(extra_conf=BROKER_CONF)
-    store, config, stream = setup_scenario(tmp_path, broker.port, steady_platform.url, "gs-faults-g")
-    pipeline = pipeline_process(config, tmp_path / "pipeline.log")
-    pipeline.start()
-    feeder = Feeder(broker.host, broker.port, stream.chunks(24, bad_in=12), pause_s=0.25, name="faults-g-pub")
-    feeder.start()
+    store, stream, pipeline, feeder = storm_under_way(
+        tmp_path, broker, steady_platform.url, pipeline_process, "faults-g"
+    )
     pending_at_kill = []
     wait_for(lambda: store.scalar("SELECT COUNT(*) FROM outbox") > 0, 60, "the first case queued")
     for kill in range(KILLS):
