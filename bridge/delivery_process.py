@@ -100,9 +100,10 @@ def _deliver(
     """The child: deliver and follow status until ``stop`` is set."""
     conn = db.connect(db_path, create=False)
     outbox = open_outbox(cfg.outbox, conn, cfg.timeout_s)
+    adapter = build_adapter(cfg.adapter, cfg, cfg.open311, cfg.mqtt_platform)
     delivery = CaseDelivery(
         outbox,
-        build_adapter(cfg.adapter, cfg, cfg.open311, cfg.mqtt_platform),
+        adapter,
         cfg,
         status_sync=cfg.status_sync,
         incidents=SqliteIncidents(conn),
@@ -128,6 +129,7 @@ def _deliver(
         delivery.run()
     finally:
         delivery.close()
+        adapter.close()  # the MQTT adapter says goodbye to its broker; HTTP clients hang up
         close_outbox(outbox)
         conn.close()
     return 0

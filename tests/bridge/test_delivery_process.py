@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bridge.config import MqttPlatformConfig
 from bridge.delivery_process import DeliveryProcess
 from gridsense.config import BridgeConfig
-from gridsense.embedded_broker import free_port
+from gridsense.embedded_broker import MosquittoBroker, free_port
 from gridsense.model.worktime import WorkCalendar
 from simulators.platform import PlatformServer
 from tests.bridge.conftest import ALL_GRIDS, StartPlatform, build_cases, enqueue
@@ -108,3 +110,26 @@ def test_a_delivery_whose_parent_was_killed_stops_on_its_own(
     """A pipeline SIGKILLed and restarted must not leave a second delivery on its outbox."""
     platform = platform_factory()
     assert_orphan_stops(PARENT, str(tmp_path / "state.db"), platform.url, what="delivery")
+
+
+def test_a_stopped_delivery_process_closes_its_adapter(
+    mosquitto: MosquittoBroker, state_db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    """The MQTT adapter's client disconnects cleanly at stop, rather than its socket just
+    closing with the process (the broker logs the two differently)."""
+    client_id = "bridge-" + uuid.uuid4().hex[:8]
+    cfg = BridgeConfig(
+        adapter="mqtt",
+        mqtt_platform=MqttPlatformConfig(port=mosquitto.port, client_id=client_id, topic_prefix=client_id),
+        poll_interval_s=0.05,
+    )
+    broker_log = mosquitto.data_dir / "mosquitto.log"
+    delivery = DeliveryProcess(tmp_path / "state.db", cfg, WorkCalendar.default())
+    delivery.start()
+    try:
+        wait_for(lambda: f"as {client_id}" in broker_log.read_text(), 30, "the adapter to connect")
+    finally:
+        delivery.stop()
+    assert delivery.exitcode == 0
+    wait_for(lambda: f"Client {client_id} disconnected." in broker_log.read_text(), 30, "a clean disconnect")
+    assert f"Client {client_id} closed its connection." not in broker_log.read_text()
