@@ -237,7 +237,8 @@ def pipeline_rate(
     if app.forwarder is not None:  # written to the sink: the clock stops when the spool is empty
         with closing(sqlite3.connect(cfg.store.path)) as spool:
             while (
-                time.monotonic() < deadline and spool.execute("SELECT 1 FROM influx_spool LIMIT 1").fetchone()
+                time.monotonic() < deadline
+                and spool.execute("SELECT 1 FROM influx_spool_batches LIMIT 1").fetchone()
             ):
                 time.sleep(0.01)
     elapsed = time.perf_counter() - t0

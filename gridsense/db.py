@@ -16,6 +16,7 @@ from ingest.deadletter import SCHEMA as DEADLETTER_SCHEMA
 from ingest.reading_store import SCHEMA as READING_SCHEMA
 from ingest.reading_store import upgrade as upgrade_readings
 from ingest.spool import SCHEMA as SPOOL_SCHEMA
+from ingest.spool import upgrade as upgrade_spool
 from rules.assets.schema import SCHEMA as ASSET_SCHEMA
 from rules.incidents import SCHEMA as INCIDENT_SCHEMA
 
@@ -42,6 +43,7 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     if create:
         upgrade_readings(conn)
+        upgrade_spool(conn)
         for schema in SCHEMAS:
             conn.executescript(schema)
     return conn

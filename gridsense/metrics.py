@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from gridsense.ops.incidents import open_incidents_sql
 from gridsense.ops.source import LiveCounters, OpsSource
 from ingest.reading_store import newest_ms
+from ingest.spool import spool_depth
 
 log = logging.getLogger("gridsense.metrics")
 
@@ -258,15 +259,15 @@ class PipelineCollector(Collector):
 
 
 def _spool_rows(conn: sqlite3.Connection) -> int | None:
-    """Rows in ``influx_spool`` (None without one). The forwarder deletes from the head in
-    order, so the span of ``seq`` is the count, read in O(1) where COUNT(*) would scan."""
+    """Readings in the InfluxDB spool (None without one), read in O(1) (``spool_depth``)."""
     if (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'influx_spool'").fetchone()
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'influx_spool_batches'"
+        ).fetchone()
         is None
     ):
         return None
-    lo, hi = conn.execute("SELECT MIN(seq), MAX(seq) FROM influx_spool").fetchone()
-    return 0 if lo is None else int(hi - lo + 1)
+    return spool_depth(conn)
 
 
 def _size(path: str) -> int:

@@ -22,6 +22,7 @@ from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, RulesCon
 from gridsense.embedded_broker import MosquittoBroker, free_port, wait_port
 from gridsense.ops.source import AppSource, Check
 from ingest.influx_sink import InfluxSinkConfig
+from ingest.spool import spool_depth
 from ingest.topics import TopicScheme
 from simulators.platform import PlatformServer
 from simulators.publisher import MqttPublisher
@@ -101,7 +102,8 @@ def stored(app: App) -> int:
 
 
 def spooled(app: App) -> int:
-    return count(app, "influx_spool")
+    with closing(db.connect(app.cfg.store.path, create=False)) as reader:
+        return spool_depth(reader)
 
 
 def test_outage_spools_and_replays_without_holding_acks(
