@@ -364,6 +364,13 @@ def _fast_senml(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
     """``_decode_senml`` (RFC 8428 §4.6 resolution) over typed records; None to ask the reference."""
     if not pack:
         return None
+    if len(pack) <= 2:
+        try:
+            one = _one_reading(pack, now)
+        except Rejected:
+            return None
+        if one is not None:
+            return one
     bn, bt, bv, bs = "", 0.0, 0.0, 0.0
     bu: str | UnsetType = UNSET
     readings: dict[tuple[str, datetime], dict[str, Any]] = {}
@@ -399,6 +406,57 @@ def _fast_senml(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
         return _senml_samples(readings)
     except Rejected:
         return None
+
+
+def _one_reading(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
+    """The pack nearly every gauge sends, one measurement and perhaps its battery::
+
+        [{"bn": "urn:dev:<id>:", "bt": <time>, "n": <measure>, "u": <unit>, "v"|"s": <value>[, "ut": <s>]},
+         {"n": "battery", "u": <unit>, "v": <percent>}]
+
+    resolved without the general loop's bookkeeping (no base value or sum, no relative
+    time, one instant); None for any other shape, which the general loop takes."""
+    head = pack[0]
+    if (
+        head.bn is UNSET
+        or head.bt is UNSET
+        or head.n is UNSET
+        or head.u is UNSET
+        or head.t is not UNSET
+        or head.bu is not UNSET
+        or head.bv is not UNSET
+        or head.bs is not UNSET
+        or (head.ut is not UNSET and head.ut <= 0)
+    ):
+        return None
+    battery = None
+    if len(pack) == 2:
+        tail = pack[1]
+        if (
+            tail.n != "battery"
+            or tail.u is UNSET
+            or tail.v is UNSET
+            or tail.bn is not UNSET
+            or tail.bt is not UNSET
+            or tail.t is not UNSET
+            or tail.ut is not UNSET
+            or tail.s is not UNSET
+            or tail.bu is not UNSET
+            or tail.bv is not UNSET
+            or tail.bs is not UNSET
+        ):
+            return None
+        if not head.bn.endswith(":") or ":" in head.n:
+            return None  # the battery record might name another device: the loop tells
+        battery = _battery(0.0 + tail.v, tail.u)  # 0.0 +: a -0.0 resolves as the loop's does
+    device, measure = _device_from_name(head.bn + head.n)
+    if measure == "battery":
+        return None
+    t = head.bt + 0.0
+    ts = now + timedelta(seconds=t) if abs(t) < _SENML_RELATIVE_LIMIT else _timestamp(t)
+    v = None if head.v is UNSET else head.v
+    kind, m, value = _senml_value(measure, head.u, v, head.s, 0.0, 0.0, 0)
+    return [Sample(device, kind, ts, m, value, battery, None if head.ut is UNSET else head.ut)]
 
 
 def encode_json(sample: Sample) -> bytes:

@@ -20,6 +20,7 @@ from ingest.gauge_codec import (
     _fast_json,
     _fast_senml,
     _JsonGauge,
+    _one_reading,
     decode_gauge,
     decode_gauge_reference,
     encode_json,
@@ -61,6 +62,7 @@ def gauge_packs(draw: st.DrawFn) -> list[Any]:
     return pack
 
 
+BATTERY = {"n": "battery", "u": "%EL", "v": 80}
 FUZZ = settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -92,6 +94,18 @@ def test_json_objects_decode_alike(doc: dict[str, Any]) -> None:
 @example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1, "bver": "10"}])
 @example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "s": None}])
 @example([{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1, "t": 60}, {"n": "rain", "u": "mm", "v": 2}])
+# The one-reading shape (``_one_reading``) at its edges: whose battery, which zero, which name.
+@example([{"bn": "urn:dev:rg-1", "bt": 1784613900, "n": ":rain", "u": "m", "v": 0.001}, BATTERY])
+@example([{"bn": "urn:dev:", "bt": 1784613900, "n": "rg-1:rain", "u": "m", "v": 0.001}, BATTERY])
+@example(
+    [{"bn": "urn:dev:rg-1:", "bt": 1784613900, "n": "rain", "u": "m", "v": 0.001}, {**BATTERY, "v": -0.0}]
+)
+@example([{"bn": "urn:dev:rg-1:", "bt": -0.0, "n": "rain", "u": "m", "v": 0.001}])
+@example([{"bn": "urn:dev:rg-1:", "bt": 1784613900, "n": "battery", "u": "%EL", "v": 50}, BATTERY])
+@example([{"bn": "urn:dev:rg-1:", "bt": 1784613900, "n": "rain", "u": "m", "v": 0.001, "ut": 0}])
+@example(
+    [{"bn": "urn:dev:rg-1:", "bt": 1784613900, "n": "rain", "u": "m", "v": 0.001}, {**BATTERY, "u": "V"}]
+)
 def test_senml_packs_decode_alike(pack: list[Any]) -> None:
     agree(_dumps(pack))
 
@@ -112,4 +126,6 @@ def test_what_gauges_send_takes_the_fast_path(sample: Sample, senml: bool) -> No
     doc = _TYPED.decode(payload)
     fast = _fast_json(doc) if isinstance(doc, _JsonGauge) else _fast_senml(doc, NOW)
     assert fast is not None
+    if not isinstance(doc, _JsonGauge):  # one measurement and its battery: the shortest way
+        assert _one_reading(doc, NOW) == fast
     agree(payload)
