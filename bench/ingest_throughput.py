@@ -266,6 +266,15 @@ def handler_rate(cfg: GridsenseConfig, file: Path, n: int) -> float:
     return rate
 
 
+def hot_path() -> str:
+    """Whether the modules every reading runs through are compiled (setup.py) or plain Python."""
+    import gridsense.pipeline
+
+    if gridsense.pipeline.__file__ and gridsense.pipeline.__file__.endswith(".py"):
+        return "plain Python (scripts/with-compiled-hot-path runs it compiled)"
+    return "compiled with mypyc"
+
+
 def release_heap() -> None:
     """Undo ``settle_heap`` once a measured App is done, outside the timed part: this process
     builds many Apps, and what a frozen one held would otherwise stay for good."""
@@ -447,7 +456,7 @@ def run_throughput(args: argparse.Namespace) -> None:
     sink = "SQLite + spool → VictoriaMetrics" if args.influx else "SQLite"
     print(
         f"\ningest drain, {args.messages} messages, {args.devices} devices, {args.grids} grids, sink {sink},"
-        f" median of {args.rounds} rounds (A B A B)"
+        f" median of {args.rounds} rounds (A B A B), hot path {hot_path()}"
     )
     print(f"  limit: mosquitto_sub QoS 1            {med['limit']:9.0f} msg/s")
     print(

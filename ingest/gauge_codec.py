@@ -32,6 +32,7 @@ from msgspec import UNSET, UnsetType
 
 from gridsense.errors import Rejected
 from gridsense.model.envelopes import Kind
+from ingest.gauge_wire import TYPED, JsonGauge, SenmlRecord
 
 # RFC 8428 §4.5.3: times below 2**28 are relative to now.
 _SENML_RELATIVE_LIMIT = 2**28
@@ -129,10 +130,10 @@ def decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> list[S
     and says why. tests/ingest/test_gauge_fast_path.py holds the two to the same result.
     """
     try:
-        doc = _TYPED.decode(payload)
+        doc = TYPED.decode(payload)
     except msgspec.MsgspecError:
         return decode_gauge_reference(payload, now, max_future)
-    samples = _fast_json(doc) if isinstance(doc, _JsonGauge) else _fast_senml(doc, now)
+    samples = _fast_json(doc) if isinstance(doc, JsonGauge) else _fast_senml(doc, now)
     if samples is None:
         return decode_gauge_reference(payload, now, max_future)
     return [_check(s, now, max_future) for s in samples]
@@ -301,47 +302,13 @@ def _senml_value(
 
 # --- the typed fast path ---------------------------------------------------------------------
 #
-# Structs that admit only what the reference accepts without a word: strict types (no bool
-# for a number, no null for a string), no unknown field. UNSET marks a field that is absent.
-
-
-class _JsonGauge(msgspec.Struct, forbid_unknown_fields=True):
-    device_id: str
-    ts: str | float
-    rain_mm: float | UnsetType = UNSET
-    rain_counter_mm: float | UnsetType = UNSET
-    rain_rate_mm_h: float | UnsetType = UNSET
-    snow_depth_cm: float | UnsetType = UNSET
-    water_level_cm: float | UnsetType = UNSET
-    battery: float | None = None  # null: no battery reading, as in the reference
-    ut: float | UnsetType = UNSET
-
-
-class _SenmlRecord(msgspec.Struct, forbid_unknown_fields=True):
-    # vs, vb and vd are left out: a pack carrying them takes the reference path
-    bn: str | UnsetType = UNSET
-    bt: float | UnsetType = UNSET
-    bu: str | UnsetType = UNSET
-    bv: float | UnsetType = UNSET
-    bs: float | UnsetType = UNSET
-    bver: int | UnsetType = UNSET
-    n: str | UnsetType = UNSET
-    u: str | UnsetType = UNSET
-    v: float | UnsetType = UNSET
-    s: float | UnsetType = UNSET
-    t: float | UnsetType = UNSET
-    ut: float | UnsetType = UNSET
-
+# The payload's typed shapes live in ingest/gauge_wire.py (see there why).
 
 #: The value fields of a JSON gauge in the order of ``_JSON_FIELDS``, in one C call.
 _value_fields = operator.attrgetter(*_JSON_FIELDS)
 
-# JSON has no NaN or infinity, and msgspec refuses a number literal that overflows a double:
-# every float a struct holds is finite.
-_TYPED = msgspec.json.Decoder(_JsonGauge | list[_SenmlRecord])
 
-
-def _fast_json(doc: _JsonGauge) -> list[Sample] | None:
+def _fast_json(doc: JsonGauge) -> list[Sample] | None:
     """``_decode_json`` for a payload with nothing to explain; None to ask the reference."""
     field = None
     for f, v in zip(_JSON_FIELDS, _value_fields(doc), strict=True):
@@ -360,7 +327,7 @@ def _fast_json(doc: _JsonGauge) -> list[Sample] | None:
     return [Sample(doc.device_id, kind, ts, measure, value, battery, None if doc.ut is UNSET else doc.ut)]
 
 
-def _fast_senml(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
+def _fast_senml(pack: list[SenmlRecord], now: datetime) -> list[Sample] | None:
     """``_decode_senml`` (RFC 8428 §4.6 resolution) over typed records; None to ask the reference."""
     if not pack:
         return None
@@ -408,7 +375,7 @@ def _fast_senml(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
         return None
 
 
-def _one_reading(pack: list[_SenmlRecord], now: datetime) -> list[Sample] | None:
+def _one_reading(pack: list[SenmlRecord], now: datetime) -> list[Sample] | None:
     """The pack nearly every gauge sends, one measurement and perhaps its battery::
 
         [{"bn": "urn:dev:<id>:", "bt": <time>, "n": <measure>, "u": <unit>, "v"|"s": <value>[, "ut": <s>]},

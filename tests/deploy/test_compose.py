@@ -94,7 +94,8 @@ def _mounted_configs(compose: dict[str, Any]) -> dict[str, tuple[Path, Gridsense
 
 
 def _dockerfile_copies() -> list[list[str]]:
-    """Source paths of each COPY instruction in the Dockerfile (flags left out)."""
+    """Source paths of each COPY instruction in the Dockerfile that copies from the build
+    context (flags left out; ``COPY --from=<stage>`` takes another stage's files)."""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
     copies = []
     for line in text.splitlines():
@@ -102,6 +103,8 @@ def _dockerfile_copies() -> list[list[str]]:
         if len(words) < 2 or words[0].upper() != "COPY":
             continue
         args = json.loads(words[1]) if words[1].startswith("[") else shlex.split(words[1])
+        if any(a.startswith("--from=") for a in args):
+            continue
         copies.append([a for a in args if not a.startswith("--")][:-1])
     return copies
 
@@ -225,6 +228,8 @@ def test_dockerfile_copies_every_package_and_only_files_that_exist() -> None:
     sources = [src for copy in _dockerfile_copies() for src in copy]
     copied = {PurePosixPath(src).as_posix() for src in sources}
     assert packages <= copied, f"Dockerfile does not COPY {sorted(packages - copied)}"
+    build_inputs = {"pyproject.toml", "setup.py", "README.md"}  # what `pip wheel .` reads
+    assert build_inputs <= copied, f"Dockerfile does not COPY {sorted(build_inputs - copied)}"
     ignored = [
         line.strip().strip("/")
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()

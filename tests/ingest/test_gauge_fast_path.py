@@ -15,17 +15,16 @@ from hypothesis import strategies as st
 
 from gridsense.errors import Rejected
 from ingest.gauge_codec import (
-    _TYPED,
     Sample,
     _fast_json,
     _fast_senml,
-    _JsonGauge,
     _one_reading,
     decode_gauge,
     decode_gauge_reference,
     encode_json,
     encode_senml,
 )
+from ingest.gauge_wire import TYPED, JsonGauge
 from tests.ingest.test_fuzz_decoders import (
     MAX_FUTURE,
     NOW,
@@ -123,9 +122,9 @@ def test_arbitrary_bytes_decode_alike(payload: bytes) -> None:
 @given(samples(), st.booleans())
 def test_what_gauges_send_takes_the_fast_path(sample: Sample, senml: bool) -> None:
     payload = encode_senml(sample) if senml else encode_json(sample)
-    doc = _TYPED.decode(payload)
-    fast = _fast_json(doc) if isinstance(doc, _JsonGauge) else _fast_senml(doc, NOW)
+    doc = TYPED.decode(payload)
+    fast = _fast_json(doc) if isinstance(doc, JsonGauge) else _fast_senml(doc, NOW)
     assert fast is not None
-    if not isinstance(doc, _JsonGauge):  # one measurement and its battery: the shortest way
+    if not isinstance(doc, JsonGauge):  # one measurement and its battery: the shortest way
         assert _one_reading(doc, NOW) == fast
     agree(payload)
