@@ -55,22 +55,30 @@ class DeadLetterStore:
 
     def add(self, letters: list[DeadLetter]) -> int:
         """Store within the caller's transaction; return how many were new."""
+        if not letters:
+            return 0
         before = self._conn.total_changes
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
+        stamps: dict[datetime, str] = {}  # a batch's letters share their instant: format it once
+        rows = []
+        for d in letters:
+            at = stamps.get(d.at)
+            if at is None:
+                at = stamps[d.at] = d.at.isoformat()
+            rows.append(
                 (
                     d.digest,
-                    d.at.isoformat(),
+                    at,
                     d.topic,
                     d.device_id,
                     d.reason,
                     d.detail[:2000],
                     d.payload[:KEPT_PAYLOAD_BYTES],
                 )
-                for d in letters
-            ],
+            )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
         return self._conn.total_changes - before
 
