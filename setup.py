@@ -51,8 +51,14 @@ def can_compile() -> bool:
     return shutil.which(compiler) is not None and header.exists()
 
 
+#: The setup.py commands that build extensions; pip also runs it to read metadata (egg_info,
+#: dist_info), where compiling would cost a mypyc pass for nothing.
+BUILDS = {"bdist_wheel", "build", "build_ext", "install"}
+
+
 def ext_modules() -> list[object]:
-    if os.environ.get("GRIDSENSE_PURE_PYTHON") or "editable_wheel" in sys.argv:
+    argv = set(sys.argv)
+    if os.environ.get("GRIDSENSE_PURE_PYTHON") or "editable_wheel" in argv or not BUILDS & argv:
         return []
     if not can_compile():
         print(
