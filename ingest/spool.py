@@ -11,8 +11,8 @@ rows. A row per reading cost the pipeline an indexed insert per reading, for dat
 reading store had just written, and the forwarder a delete per reading: with the sink
 configured the batch handler ran at 0.82 of its rate without one, and with a row per batch
 at 0.92 (``bench/ingest_throughput.py --influx``, one run each). ``total`` is the running
-count of readings spooled, so the depth in readings is two index probes however long the
-spool is.
+count of readings spooled since the spool was last empty, so the depth in readings is two
+index probes in one statement, however long the spool is.
 """
 
 from __future__ import annotations
@@ -47,11 +47,14 @@ _UPGRADE_CHUNK = 5000
 def upgrade(conn: sqlite3.Connection) -> None:
     """Move what a spool of one row per reading (``influx_spool``) still holds into batch rows,
     in order, and drop it; one transaction, so a crash midway converts nothing."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'influx_spool'").fetchone() is None:
+    if not _has_old_spool(conn):
         return
     conn.executescript(SCHEMA)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if not _has_old_spool(conn):  # another process converted it while we waited for the lock
+            conn.execute("COMMIT")
+            return
         total = _newest_total(conn)
         cur = conn.execute(f"SELECT {COLUMNS} FROM influx_spool ORDER BY seq")
         while rows := cur.fetchmany(_UPGRADE_CHUNK):
@@ -62,15 +65,24 @@ def upgrade(conn: sqlite3.Connection) -> None:
             )
         conn.execute("DROP TABLE influx_spool")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
 
+def _has_old_spool(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'influx_spool'").fetchone() is not None
+
+
 def spool_depth(conn: sqlite3.Connection) -> int:
-    """Readings waiting in the spool: two index probes, never a scan."""
-    first = conn.execute("SELECT total - n FROM influx_spool_batches ORDER BY seq LIMIT 1").fetchone()
-    return 0 if first is None else _newest_total(conn) - int(first[0])
+    """Readings waiting in the spool: two index probes, never a scan. One statement, so both
+    probes read the same snapshot even while the forwarder deletes and the pipeline adds."""
+    (depth,) = conn.execute(
+        "SELECT (SELECT total FROM influx_spool_batches ORDER BY seq DESC LIMIT 1)"
+        " - (SELECT total - n FROM influx_spool_batches ORDER BY seq LIMIT 1)"
+    ).fetchone()
+    return 0 if depth is None else int(depth)
 
 
 def _newest_total(conn: sqlite3.Connection) -> int:
@@ -137,16 +149,20 @@ class InfluxForwarder:
         return spool_depth(self._conn)
 
     def forward_once(self) -> int:
-        """Send the oldest spool rows, about ``batch`` readings; return how many readings left
-        the spool. One spool row is never split: a row larger than the batch is sent in
-        several writes (``InfluxSink.write_rows``) and deleted once all were accepted."""
+        """Send the oldest spool rows, at most ``batch`` readings; return how many readings left
+        the spool. One spool row is never split: a row larger than the batch is sent alone, in
+        several writes (``InfluxSink.write_rows``), and deleted once all were accepted."""
         readings: list[Row] = []
         last = None
-        cur = self._conn.execute("SELECT seq, rows FROM influx_spool_batches ORDER BY seq")
+        cur = self._conn.execute("SELECT seq, n, rows FROM influx_spool_batches ORDER BY seq")
         try:
-            while len(readings) < self._batch and (row := cur.fetchone()) is not None:
+            while (row := cur.fetchone()) is not None:
+                if readings and len(readings) + row[1] > self._batch:
+                    break
                 last = row[0]
-                readings += orjson.loads(row[1])
+                readings += orjson.loads(row[2])
+                if len(readings) >= self._batch:
+                    break
         finally:
             cur.close()  # the read ends here, before the write: no snapshot held across the post
         if last is None:

@@ -133,3 +133,27 @@ def test_a_spool_locked_past_its_busy_timeout_is_waited_out_and_nothing_doubles(
     assert stats[FORWARDED] == 20 and forwarder.fatal is None
     [values] = victoria_metrics.wait_for_samples(f"{measurement}_value", count=20)
     assert values.values == [i / 10 for i in range(20)]
+
+
+def test_a_pass_sends_whole_spool_rows_up_to_the_batch_and_an_oversized_row_alone(
+    victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    """Spool rows of 4, 4, 4, 12 and 2 readings with a batch of 10: a pass takes rows while
+    they fit (4 + 4), never overshooting; a row larger than the batch goes alone, split
+    into writes by the sink; every point arrives once, in order."""
+    measurement = f"t_batch_{uuid.uuid4().hex[:8]}"
+    conn = db.connect(tmp_path / "state.db")
+    readings = rain_series(26, "rg-0001")
+    start = 0
+    for n in (4, 4, 4, 12, 2):
+        with transaction(conn):
+            InfluxSpool(conn, 10_000).add(readings[start : start + n])
+        start += n
+    stats = [0, 0]
+    with InfluxSink(config(victoria_metrics.url, measurement=measurement, batch_size=10)) as sink:
+        forwarder = InfluxForwarder(conn, sink, 10, stop=threading.Event(), stats=stats)
+        passes = [forwarder.forward_once() for _ in range(5)]
+    assert passes == [8, 4, 12, 2, 0]
+    assert stats[FORWARDED] == 26 and spooled(conn) == 0
+    [values] = victoria_metrics.wait_for_samples(f"{measurement}_value", count=26)
+    assert values.values == [i / 10 for i in range(26)]

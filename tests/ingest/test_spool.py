@@ -5,6 +5,7 @@ real server is in test_forwarder_process.py."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,7 @@ from gridsense import db
 from gridsense.errors import Retryable
 from gridsense.txn import transaction
 from ingest.reading_store import COLUMNS, reading_row
-from ingest.spool import InfluxSpool, spool_depth
+from ingest.spool import InfluxSpool, spool_depth, upgrade
 from tests.ingest.test_influx_sink import rain_series
 
 #: The spool table as it was before batches, with its rows still to forward.
@@ -94,3 +95,37 @@ def test_a_spool_from_before_batches_is_converted_in_order_and_nothing_is_lost(t
     ]
     db.connect(path).close()  # opening it again converts nothing twice
     assert spool_depth(conn) == 12_001
+
+
+def test_two_processes_opening_an_old_spool_at_once_convert_it_once(tmp_path: Path) -> None:
+    """Two openers both see the old table; one takes the write lock first and converts it.
+    The other, once it has the lock, looks again and finds nothing left to convert, where it
+    used to read a table that no longer existed."""
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(OLD_SPOOL)
+        rows = [reading_row(r) for r in rain_series(7, "rg-0001")]
+        old.executemany(f"INSERT INTO influx_spool ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    first, second = (
+        sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False) for _ in "12"
+    )
+    first.execute("BEGIN IMMEDIATE")  # hold the lock until the second opener has looked
+    waiting = threading.Event()
+    second.set_trace_callback(lambda sql: waiting.set() if "CREATE TABLE" in sql else None)
+    errors: list[BaseException] = []
+
+    def open_second() -> None:
+        try:
+            upgrade(second)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=open_second)
+    thread.start()
+    assert waiting.wait(30), "the second opener never reached the lock"
+    first.execute("ROLLBACK")
+    upgrade(first)  # whichever of the two gets the lock first converts; the other finds it done
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
+    conn = db.connect(path)
+    assert spooled_rows(conn) == [list(r) for r in rows] and spool_depth(conn) == 7
