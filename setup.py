@@ -1,10 +1,11 @@
 """The build's one step beyond pyproject.toml: the ingest hot path, compiled with mypyc.
 
-The modules below run once per reading. mypyc turns each into a C extension from the same
-typed source, so there is one implementation and the test suite holds it; a module that is
-not compiled runs as the plain Python it is. ``pip install .`` (the demo, the container
-image) compiles them, which needs a C compiler and the Python headers; without them it says
-so and installs the plain-Python modules, which behave the same, only slower.
+The modules ``gridsense/hot_path.py`` lists run once per reading. mypyc turns each into a C
+extension from the same typed source, so there is one implementation and the test suite
+holds it; a module that is not compiled runs as the plain Python it is. ``pip install .``
+(the demo, the container image) compiles them, which needs a C compiler and the Python
+headers; without them it installs the plain-Python modules, which behave the same, only
+slower (``pip install -v .`` shows why, and ``gridsense doctor`` warns).
 
 An editable install (``pip install -e .``, what ``scripts/test`` does) does not: an extension
 built into the source tree would shadow the ``.py`` beside it, and an edit would silently
@@ -16,6 +17,7 @@ not take effect. ``GRIDSENSE_PURE_PYTHON=1`` skips the compilation anywhere.
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import sys
 import sysconfig
@@ -23,25 +25,12 @@ from pathlib import Path
 
 from setuptools import setup
 
-#: Every reading passes through these. The batch handler alone (bench/ingest_throughput.py)
-#: ran at 1.19 times its plain-Python rate with the first nine compiled; the gateway, the
-#: message contract, dead letters, transactions and the incident book added about 4 %.
+#: The modules to compile, as source files: gridsense/hot_path.py lists them and says why.
+#: It is read as a file, not imported: the build environment does not have gridsense's
+#: dependencies.
 HOT_PATH = [
-    "ingest/topics.py",
-    "ingest/rate_limit.py",
-    "ingest/gauge_codec.py",
-    "ingest/normalise.py",
-    "ingest/reading_store.py",
-    "ingest/paho_fast_path.py",
-    "ingest/gateway.py",
-    "ingest/contract.py",
-    "ingest/deadletter.py",
-    "gridsense/txn.py",
-    "rules/incidents.py",
-    "rules/escalation.py",
-    "rules/series.py",
-    "rules/engine.py",
-    "gridsense/pipeline.py",
+    m.replace(".", "/") + ".py"
+    for m in runpy.run_path(str(Path(__file__).parent / "gridsense/hot_path.py"))["MODULES"]
 ]
 
 
@@ -76,5 +65,5 @@ def ext_modules() -> list[object]:
     return list(mypycify([*flags, *HOT_PATH], opt_level="3"))
 
 
-if __name__ == "__main__":  # as pip's build runs it; scripts/test-compiled imports HOT_PATH
+if __name__ == "__main__":  # as pip's build runs it; scripts/test-compiled runs it too
     setup(ext_modules=ext_modules())

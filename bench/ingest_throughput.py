@@ -268,11 +268,11 @@ def handler_rate(cfg: GridsenseConfig, file: Path, n: int) -> float:
 
 def hot_path() -> str:
     """Whether the modules every reading runs through are compiled (setup.py) or plain Python."""
-    import gridsense.pipeline
+    from gridsense.hot_path import describe, plain_modules
 
-    if gridsense.pipeline.__file__ and gridsense.pipeline.__file__.endswith(".py"):
-        return "plain Python (scripts/with-compiled-hot-path runs it compiled)"
-    return "compiled with mypyc"
+    if plain_modules():
+        return f"{describe()} (scripts/with-compiled-hot-path runs it compiled)"
+    return describe()
 
 
 def release_heap() -> None:

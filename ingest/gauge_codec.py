@@ -381,8 +381,9 @@ def _one_reading(pack: list[SenmlRecord], now: datetime) -> list[Sample] | None:
         [{"bn": "urn:dev:<id>:", "bt": <time>, "n": <measure>, "u": <unit>, "v"|"s": <value>[, "ut": <s>]},
          {"n": "battery", "u": <unit>, "v": <percent>}]
 
-    resolved without the general loop's bookkeeping (no base value or sum, no relative
-    time, one instant); None for any other shape, which the general loop takes."""
+    resolved without the general loop's bookkeeping (no base value or sum, one instant; a
+    relative ``bt`` is resolved against ``now`` as RFC 8428 §4.5.3 asks); None for any other
+    shape, which the general loop takes."""
     head = pack[0]
     if (
         head.bn is UNSET
