@@ -27,9 +27,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # A regular (not editable) install, so the package data (demo registries, calendars) is read
-# from site-packages.
+# from site-packages. The build fails if any hot-path module came out as plain Python.
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels \
+    && python -c "import sys; from gridsense.hot_path import plain_modules; sys.exit(plain_modules())"
 
 # Non-root. /var/lib/gridsense is created here so that a fresh named volume mounted on it
 # takes this ownership and the store is writable.
