@@ -131,6 +131,7 @@ class MqttGateway:
         self._pending_subacks -= 1
         if self._pending_subacks <= 0:
             self._connected.set()  # connected *and* subscribed: messages will reach us
+            log.info("mqtt subscribed generation=%d", self._generation)
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()

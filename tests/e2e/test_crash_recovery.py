@@ -48,11 +48,11 @@ class PipelineProcess:
         self.starts += 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if "mqtt connected" in self.log.read_text(errors="replace")[offset:]:
+            if "mqtt subscribed" in self.log.read_text(errors="replace")[offset:]:
                 return
             assert self.proc.poll() is None, self.log.read_text()
             time.sleep(0.05)
-        raise AssertionError("pipeline did not connect:\n" + self.log.read_text())
+        raise AssertionError("pipeline did not subscribe:\n" + self.log.read_text())
 
     def kill(self) -> None:
         assert self.proc is not None

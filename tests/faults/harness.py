@@ -258,12 +258,16 @@ class PipelineProcess:
             )
         self.starts += 1
         if wait_connected:
-            wait_for(lambda: self._connected_since(offset), 30, "the pipeline to connect\n" + self.text())
+            wait_for(
+                lambda: self._subscribed_since(offset),
+                30,
+                "the pipeline to connect and subscribe\n" + self.text(),
+            )
 
-    def _connected_since(self, offset: int) -> bool:
+    def _subscribed_since(self, offset: int) -> bool:
         assert self.proc is not None
         assert self.proc.poll() is None, "the pipeline exited:\n" + self.text()
-        return "mqtt connected" in self.text()[offset:]
+        return "mqtt subscribed" in self.text()[offset:]
 
     def kill(self) -> None:
         assert self.proc is not None
