@@ -289,6 +289,11 @@ class MqttGateway:
     def backlog(self) -> int:
         return self._received - self._taken
 
+    @property
+    def taken(self) -> int:
+        """Messages handed to the handler so far, the batch it is handling included."""
+        return self._taken
+
     def stop(self) -> None:
         """Stop taking messages; what is not acknowledged stays on the broker."""
         self._stop.set()
