@@ -171,7 +171,7 @@ def bench_verify(stage, n_pings: int, repeat: int) -> tuple[float, float, float]
 def bench_sweep(stage, cfg, overdue_share: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from gridsense.model.envelopes import epoch_ms
+    from gridsense.model.timekeys import epoch_ms
     from rules.assets.overdue import OverdueInspections
     from rules.assets.store import SCHEMA
 

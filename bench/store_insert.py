@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gridsense.db import connect  # noqa: E402
-from gridsense.model.envelopes import Kind, trusted_reading  # noqa: E402
+from gridsense.model.envelopes import Kind  # noqa: E402
+from gridsense.model.trusted import trusted_reading  # noqa: E402
 from gridsense.txn import transaction  # noqa: E402
 from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore  # noqa: E402
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gridsense.model.envelopes import epoch_ms
+from gridsense.model.timekeys import epoch_ms
 
 
 @dataclass(frozen=True)

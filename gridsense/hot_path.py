@@ -4,7 +4,10 @@ package), and whether this installation runs them compiled.
 
 Every reading passes through these. The batch handler alone (bench/ingest_throughput.py)
 ran at 1.19 times its plain-Python rate with the first nine compiled; the gateway, the
-message contract, dead letters, transactions and the incident book added about 4 %.
+message contract, dead letters, transactions and the incident book added about 4 %; the
+reading's time key and its trusted constructor (``gridsense.model.timekeys``, ``.trusted``),
+which ran interpreted three times a reading, took 3 % off the handler's instructions
+(callgrind, 20,000 readings: 2,851 → 2,768 million).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ MODULES = (
     "ingest.contract",
     "ingest.deadletter",
     "gridsense.txn",
+    "gridsense.model.timekeys",
+    "gridsense.model.trusted",
     "rules.incidents",
     "rules.escalation",
     "rules.series",

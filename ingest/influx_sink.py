@@ -38,7 +38,8 @@ from influxdb_client.rest import ApiException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from gridsense.errors import Fatal, GridsenseError, Retryable
-from gridsense.model.envelopes import Reading, epoch_ms
+from gridsense.model.envelopes import Reading
+from gridsense.model.timekeys import epoch_ms
 from ingest.reading_store import reading_row
 
 

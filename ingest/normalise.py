@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 from gridsense.errors import Rejected
-from gridsense.model.envelopes import CANONICAL_UNIT, Reading, trusted_reading
+from gridsense.model.envelopes import CANONICAL_UNIT, Reading
 from gridsense.model.registry import DeviceRegistry
+from gridsense.model.timekeys import epoch_ms
+from gridsense.model.trusted import trusted_reading
 from ingest.gauge_codec import Sample
-from ingest.reading_store import ts_ms
 from ingest.topics import Topic
 
 
@@ -21,7 +22,7 @@ class GaugeNormaliser:
     """Sample + topic → Reading, or ``Rejected`` with the reason."""
 
     def __init__(self, devices: DeviceRegistry, lateness_s: float) -> None:
-        self._devices = devices
+        self._devices = devices.by_id  # a dict lookup, not a call into the registry
         self._lateness_ms = int(lateness_s * 1000)
         self._last: dict[str, tuple[int, float | None]] = {}
 
@@ -34,19 +35,22 @@ class GaugeNormaliser:
                 "device_mismatch",
                 f"topic names {topic.device_id!r} but the payload names {sample.device_id!r}",
             )
-        device = self._devices.get(sample.device_id)
+        device_id = sample.device_id
+        device = self._devices.get(device_id)
         if device is None:
-            raise Rejected("unknown_device", f"{sample.device_id!r} is not in the device registry")
-        if device.grid_code != topic.grid_code:
-            raise Rejected("grid_mismatch", f"{device.device_id} is registered in {device.grid_code}")
-        if device.kind is not topic.kind or sample.kind is not device.kind:
+            raise Rejected("unknown_device", f"{device_id!r} is not in the device registry")
+        # The registry's entries are pydantic models: each field is read once (an attribute
+        # read on one costs several dict lookups).
+        grid_code, kind = device.grid_code, device.kind
+        if grid_code != topic.grid_code:
+            raise Rejected("grid_mismatch", f"{device_id} is registered in {grid_code}")
+        if kind is not topic.kind or sample.kind is not kind:
             raise Rejected(
                 "kind_mismatch",
-                f"{device.device_id} is a {device.kind} device; topic says {topic.kind},"
-                f" payload carries {sample.kind}",
+                f"{device_id} is a {kind} device; topic says {topic.kind}, payload carries {sample.kind}",
             )
-        ms = ts_ms(sample.ts)
-        last_ms, last_counter = self._last.get(device.device_id, (None, None))
+        ms = epoch_ms(sample.ts)
+        last_ms, last_counter = self._last.get(device_id, (None, None))
         if last_ms is not None and ms < last_ms - self._lateness_ms:
             raise Rejected(
                 "late",
@@ -73,16 +77,16 @@ class GaugeNormaliser:
         if not math.isfinite(value):  # a huge rate times a long interval overflows
             raise Rejected("non_finite", f"{sample.measure} {sample.value} gives {value} mm")
         if in_order:
-            self._last[device.device_id] = (ms, counter if counter is not None else last_counter)
+            self._last[device_id] = (ms, counter if counter is not None else last_counter)
         # Every field was checked above or by the codec (finite, in range, zone-aware ts) and
         # the ids come from the validated registry: skip a second pydantic pass on the hot path.
         return trusted_reading(
-            device.device_id,
-            device.kind,
-            device.grid_code,
+            device_id,
+            kind,
+            grid_code,
             sample.ts,
             value,
-            CANONICAL_UNIT[device.kind],
+            CANONICAL_UNIT[kind],
             counter,
             sample.battery,
             sample.update_interval_s,

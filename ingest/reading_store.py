@@ -30,9 +30,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading, epoch_ms
+from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading
+from gridsense.model.timekeys import epoch_ms
 
 if TYPE_CHECKING:
     from gridsense.model.incident import IncidentChange
@@ -96,12 +97,16 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+#: Each kind's column value: a dict lookup, where ``Kind.value`` is a descriptor call.
+_KIND_VALUE: Final = {k: k.value for k in Kind}
+
+
 def reading_row(r: Reading) -> tuple[str, int, str, str, float, float | None, float | None, int]:
     """A reading as the values of ``COLUMNS``."""
     return (
         r.device_id,
-        ts_ms(r.ts),
-        r.kind.value,
+        epoch_ms(r.ts),
+        _KIND_VALUE[r.kind],
         r.grid_code,
         r.value,
         r.counter,

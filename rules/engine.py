@@ -47,6 +47,7 @@ class _RulePlan(NamedTuple):
     """How ``evaluate`` reads one window rule: its sum ring slot, if any, and its quiet line."""
 
     rule: WindowRule
+    rule_id: str  # rule.id, read once: the rule is a pydantic model
     slot: tuple[int, int] | None  # (index of the ring, index of its running total)
     quiet_below: float
 
@@ -112,14 +113,14 @@ class RuleEngine:
             slot = (ring, self._spans[kind][res].index(rule.window_s // res))
         # Below this (with a margin for the rounding _apply does) a device with no state on
         # the rule cannot reach its first level: the rule is skipped without a call.
-        return _RulePlan(rule, slot, rule.levels[0].trigger - 0.001)
+        return _RulePlan(rule, rule.id, slot, rule.levels[0].trigger - 0.001)
 
     def _series_for(self, reading: Reading) -> DeviceSeries:
-        s = self._series.get(reading.device_id)
+        device = reading.device_id
+        s = self._series.get(device)
         if s is None:
-            s = self._series[reading.device_id] = DeviceSeries(
-                self._ring_ops.get(reading.kind, ()), self._spans.get(reading.kind)
-            )
+            kind = reading.kind
+            s = self._series[device] = DeviceSeries(self._ring_ops.get(kind, ()), self._spans.get(kind))
         return s
 
     def warm(self, reading: Reading) -> None:
@@ -137,19 +138,20 @@ class RuleEngine:
         q = self.spec.quality
         series = self._series.get(reading.device_id)
         suspect = False
-        if reading.kind is Kind.RAIN:
+        kind, value = reading.kind, reading.value
+        if kind is Kind.RAIN:
             recent = series.recent_sum(300) if series is not None else 0.0
-            suspect = reading.value + recent > q.rain_max_mm_per_5min
+            suspect = value + recent > q.rain_max_mm_per_5min
         elif series is not None and series.prev_ts is not None and series.prev_value is not None:
             dt = reading.ts.timestamp() - series.prev_ts
             if dt > 0:
-                rise = reading.value - series.prev_value
-                if reading.kind is Kind.WATER:
+                rise = value - series.prev_value
+                if kind is Kind.WATER:
                     suspect = (
                         rise / (dt / 60.0) > q.water_max_rise_cm_per_min
                         and rise > q.water_max_rise_cm_per_min
                     )
-                elif reading.kind is Kind.SNOW:
+                elif kind is Kind.SNOW:
                     suspect = rise / (dt / 3600.0) > q.snow_max_rise_cm_per_hour and rise > 5.0
         if suspect:
             self.suspect_count += 1
@@ -164,29 +166,34 @@ class RuleEngine:
     def evaluate(self, reading: Reading, arrived_at: datetime | None = None) -> list[IncidentChange]:
         """Apply every rule of the reading's kind; ``arrived_at`` feeds the staleness rules."""
         changes: list[IncidentChange] = []
-        self._last_seen[reading.device_id] = (arrived_at or reading.ts).timestamp()
-        if reading.update_interval_s is not None:
-            self._ut[reading.device_id] = reading.update_interval_s
-        stale = self._stale_rules.get(reading.kind)
+        # A Reading is a pydantic model: each field is read once (an attribute read on one
+        # costs several dict lookups), and the rule's id comes from its plan.
+        device, kind, ts = reading.device_id, reading.kind, reading.ts
+        ts_s = ts.timestamp()
+        self._last_seen[device] = ts_s if arrived_at is None else arrived_at.timestamp()
+        ut = reading.update_interval_s
+        if ut is not None:
+            self._ut[device] = ut
+        stale = self._stale_rules.get(kind)
         if stale is not None:
-            inc = self._book.open_for(stale.id, reading.device_id)
+            inc = self._book.open_for(stale.id, device)
             if inc is not None:
-                inc.summary_zh = f"设备 {reading.device_id} 恢复上报"
-                inc.summary_en = f"device {reading.device_id} reports again"
-                self._book.close(inc, reading.ts)
-                changes.append(IncidentChange("cleared", inc, reading.ts))
+                inc.summary_zh = f"设备 {device} 恢复上报"
+                inc.summary_en = f"device {device} reports again"
+                self._book.close(inc, ts)
+                changes.append(IncidentChange("cleared", inc, ts))
         if reading.suspect:
             return changes
         series = self._series_for(reading)
-        series.add(reading.ts.timestamp(), reading.value)
-        now = series.prev_ts if series.prev_ts is not None else reading.ts.timestamp()
-        rings, members, device = series.rings, self._members, reading.device_id
-        for rule, slot, quiet_below in self._plans.get(reading.kind, ()):
+        series.add(ts_s, reading.value)
+        now = series.prev_ts if series.prev_ts is not None else ts_s
+        rings, members = series.rings, self._members
+        for rule, rule_id, slot, quiet_below in self._plans.get(kind, ()):
             if slot is not None:
                 value: float | None = rings[slot[0]].totals[slot[1]]
             else:
                 value = series.aggregate(rule.aggregate, rule.window_s)
-            if value is None or (value < quiet_below and (rule.id, device) not in members):
+            if value is None or (value < quiet_below and (rule_id, device) not in members):
                 continue
             changes.extend(self._apply(rule, reading, round(value, 3), now, series))
         if changes:  # nearly every reading changes nothing, and then there is nothing to escalate

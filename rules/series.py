@@ -68,14 +68,16 @@ class Ring:
         self.totals = array("d", bytes(8 * len(self.spans))) if self.spans else _NO_TOTALS
 
     def _advance(self, b: int) -> None:
-        empty = _EMPTY[self.op]
-        if self.head < 0 or b - self.head >= self.n:
-            for i in range(self.n):
-                self.vals[i] = empty
-            for j in range(len(self.spans)):
-                self.totals[j] = 0.0
+        if self.head < 0:  # the first bucket: the ring is as __init__ left it, empty
             self.head = b
             return
+        if b - self.head >= self.n:  # every bucket has left the window: start afresh
+            self.vals = _empty_vals(self.op, self.n)
+            if self.spans:
+                self.totals = array("d", bytes(8 * len(self.spans)))
+            self.head = b
+            return
+        empty = _EMPTY[self.op]
         wrapped = False
         n, vals, spans, totals = self.n, self.vals, self.spans, self.totals
         for new in range(self.head + 1, b + 1):

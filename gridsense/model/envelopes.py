@@ -8,7 +8,7 @@ depth and water level in cm.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -31,21 +31,6 @@ GAUGE_KINDS = frozenset({Kind.RAIN, Kind.SNOW, Kind.WATER})
 
 #: The unit each gauge kind is normalised to.
 CANONICAL_UNIT: dict[Kind, str] = {Kind.RAIN: "mm", Kind.SNOW: "cm", Kind.WATER: "cm"}
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
-
-
-def epoch_ms(ts: datetime) -> int:
-    """``ts`` as integer milliseconds since the epoch, rounded to the nearest (exact).
-
-    Integer arithmetic on purpose: a float detour (as influxdb-client's own conversion
-    takes) is one millisecond short for about 1 in 8 timestamps. The store and the sink
-    both key readings on this value.
-    """
-    us = (ts - _EPOCH) // _ONE_US
-    return (us + 500) // 1000
 
 
 def _finite(v: float) -> float:
@@ -96,52 +81,6 @@ class Reading(BaseModel):
         if v.tzinfo is None:
             raise ValueError("timestamp must carry a timezone")
         return v
-
-
-_READING_FIELDS = set(Reading.model_fields)
-_set = object.__setattr__
-
-
-def trusted_reading(
-    device_id: str,
-    kind: Kind,
-    grid_code: str,
-    ts: datetime,
-    value: float,
-    unit: str,
-    counter: float | None,
-    battery: float | None,
-    update_interval_s: float | None,
-    suspect: bool = False,
-) -> Reading:
-    """A ``Reading`` from fields the caller has already checked, built without validation.
-
-    The ingest hot path checks every field itself (codec, registry, normaliser); pydantic's
-    ``model_construct`` would still walk the field table for aliases and defaults, about
-    5 µs a reading. This sets the same four attributes ``model_construct`` sets, for every
-    field at once. tests/model/test_trusted_reading.py holds the two to the same result.
-    """
-    m = Reading.__new__(Reading)
-    _set(
-        m,
-        "__dict__",
-        {
-            "device_id": device_id,
-            "kind": kind,
-            "grid_code": grid_code,
-            "ts": ts,
-            "value": value,
-            "unit": unit,
-            "counter": counter,
-            "battery": battery,
-            "update_interval_s": update_interval_s,
-            "suspect": suspect,
-        },
-    )
-    _set(m, "__pydantic_fields_set__", _READING_FIELDS.copy())  # model_copy updates it
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", None)
-    return m
 
 
 class Frame(BaseModel):

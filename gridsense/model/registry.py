@@ -124,6 +124,8 @@ class DeviceRegistry:
 
     def __init__(self, devices: dict[str, Device]) -> None:
         self._devices = devices
+        #: The devices by id, for the ingest hot path's lookups: a plain dict, read only.
+        self.by_id = devices
 
     @classmethod
     def load(cls, path: Path, grids: GridRegistry) -> DeviceRegistry:

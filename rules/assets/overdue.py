@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from gridsense.model.envelopes import epoch_ms
 from gridsense.model.incident import IncidentChange
+from gridsense.model.timekeys import epoch_ms
 from rules.assets.casefile import asset_label_zh, new_incident, scan_evidence
 from rules.assets.config import AssetConfig
 from rules.assets.permits import SHANGHAI

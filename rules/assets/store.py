@@ -12,8 +12,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from gridsense.model.envelopes import epoch_ms
 from gridsense.model.incident import Incident
+from gridsense.model.timekeys import epoch_ms
 from rules.assets.schema import SCHEMA
 from rules.assets.verify import VerifiedPing
 

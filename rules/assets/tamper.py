@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gridsense.model.case import Evidence
-from gridsense.model.envelopes import epoch_ms
 from gridsense.model.geo import EARTH_RADIUS_M
 from gridsense.model.incident import IncidentChange
 from gridsense.model.registry import GridRegistry
+from gridsense.model.timekeys import epoch_ms
 from rules.assets.casefile import asset_label_zh, new_incident
 from rules.assets.config import AssetConfig
 from rules.assets.registry import Asset

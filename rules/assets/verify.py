@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gridsense.errors import Rejected
-from gridsense.model.envelopes import AssetPing, epoch_ms
+from gridsense.model.envelopes import AssetPing
 from gridsense.model.geo import distance_m, to_wgs84
+from gridsense.model.timekeys import epoch_ms
 from rules.assets.config import AssetConfig
 from rules.assets.maintainers import Maintainer, MaintainerRegistry
 from rules.assets.ping_codec import DecodedPing, PhotoQrReader

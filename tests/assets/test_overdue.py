@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gridsense.model.envelopes import epoch_ms
 from gridsense.model.registry import GridRegistry
+from gridsense.model.timekeys import epoch_ms
 from rules.assets.overdue import OverdueInspections
 from tests.assets.harness import Harness, asset_config
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gridsense.errors import Fatal, Retryable
-from gridsense.model.envelopes import Kind, Reading, epoch_ms
+from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.timekeys import epoch_ms
 from ingest.influx_sink import InfluxSink, InfluxSinkConfig, to_line, to_point
 from tests.fixtures.victoria import VictoriaMetrics, free_port
 

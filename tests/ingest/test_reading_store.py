@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from gridsense.app import App
 from gridsense.config import GridsenseConfig, StoreConfig
 from gridsense.db import connect
-from gridsense.model.envelopes import Kind, Reading, trusted_reading
+from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.trusted import trusted_reading
 from gridsense.txn import transaction
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json

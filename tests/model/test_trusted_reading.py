@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridsense.model.envelopes import CANONICAL_UNIT, GAUGE_KINDS, Kind, Reading, trusted_reading
+from gridsense.model.envelopes import CANONICAL_UNIT, GAUGE_KINDS, Kind, Reading
+from gridsense.model.trusted import trusted_reading
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 fields = st.fixed_dictionaries(
