@@ -243,6 +243,8 @@ def pipeline_rate(
                 time.monotonic() < deadline
                 and spool.execute("SELECT 1 FROM influx_spool_batches LIMIT 1").fetchone()
             ):
+                if app.forwarder.exitcode is not None:
+                    raise SystemExit(f"the spool forwarder exited ({app.forwarder.exitcode}): see above")
                 time.sleep(0.01)
     end = time.perf_counter()
     t_first, in_first = first[0]

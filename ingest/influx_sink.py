@@ -24,7 +24,6 @@ answering 204.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -40,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from gridsense.errors import Fatal, GridsenseError, Retryable
 from gridsense.model.envelopes import Reading
 from gridsense.model.timekeys import epoch_ms
+from ingest.line_protocol import Row, lines
 from ingest.reading_store import reading_row
 
 
@@ -121,67 +121,6 @@ def to_point(reading: Reading, measurement: str = "reading") -> Point:
     if reading.battery is not None:
         point.field("battery", float(reading.battery))
     return point.field("suspect", reading.suspect).time(epoch_ms(reading.ts), WritePrecision.MS)
-
-
-#: What line protocol escapes in a tag key or value and in a field key (as influxdb-client does).
-_ESCAPE_TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
-_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
-
-#: A reading as the spool stores it: ``reading_store.COLUMNS``.
-Row = tuple[str, int, str, str, float, float | None, float | None, int]
-
-
-#: Any character that would need escaping in a tag value (or a trailing backslash).
-_UNSAFE_TAG = re.compile(r"[,= \n\t\r\\]")
-
-
-def _tag(value: str) -> str:
-    escaped = value.translate(_ESCAPE_TAG)
-    return escaped + " " if escaped.endswith("\\") else escaped
-
-
-def _number(v: float) -> str | None:
-    if v - v != 0.0:  # inf or NaN: influxdb-client leaves the field out
-        return None
-    s = str(float(v))
-    return s[:-2] if s.endswith(".0") else s
-
-
-def to_line(row: Row, measurement: str = "reading") -> str:
-    """The line ``to_point`` would serialise for the same reading, built straight from its row.
-
-    The spool forwarder sends thousands of these a second: ``Point`` objects cost it about
-    30 µs a reading (envelope, point, serialiser), this about 3. tests/ingest/test_influx_sink.py
-    holds the two byte-equal.
-    """
-    return _line(row, measurement.translate(_ESCAPE_MEASUREMENT))
-
-
-def _line(row: Row, measurement: str) -> str:
-    """``to_line`` with the measurement already escaped (once per batch, not per line).
-
-    Registry ids never need escaping, so one search over the three tags decides, and the
-    line is then a single f-string: a call per tag and field cost three times as much.
-    """
-    device_id, ms, kind, grid_code, value, counter, battery, suspect = row
-    if _UNSAFE_TAG.search(device_id + grid_code + kind) is None:
-        head = (
-            f"{measurement},device_id={device_id},district={grid_code[:6]},grid_code={grid_code},kind={kind}"
-        )
-    else:
-        head = (
-            f"{measurement},device_id={_tag(device_id)},"
-            f"district={_tag(grid_code[:6])},grid_code={_tag(grid_code)},kind={_tag(kind)}"
-        )
-    fields = ""
-    if battery is not None and (text := _number(battery)) is not None:
-        fields = f"battery={text},"
-    if counter is not None and (text := _number(counter)) is not None:
-        fields += f"counter={text},"
-    fields += "suspect=true" if suspect else "suspect=false"
-    if (text := _number(value)) is not None:
-        fields += f",value={text}"
-    return f"{head} {fields} {ms}"
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -286,9 +225,9 @@ class InfluxSink:
         if self._closed:
             raise Fatal("InfluxSink.write called after close()")
         size = self._config.batch_size
-        measurement = self._config.measurement.translate(_ESCAPE_MEASUREMENT)
+        measurement = self._config.measurement
         for start in range(0, len(rows), size):
-            self._post("\n".join([_line(r, measurement) for r in rows[start : start + size]]))
+            self._post(lines(rows[start : start + size], measurement))
 
     def _post(self, lines: str) -> None:
         try:

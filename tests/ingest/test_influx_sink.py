@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from gridsense.errors import Fatal, Retryable
 from gridsense.model.envelopes import Kind, Reading
 from gridsense.model.timekeys import epoch_ms
-from ingest.influx_sink import InfluxSink, InfluxSinkConfig, to_line, to_point
+from ingest.influx_sink import InfluxSink, InfluxSinkConfig, to_point
+from ingest.line_protocol import to_line
 from tests.fixtures.victoria import VictoriaMetrics, free_port
 
 BEIJING = timezone(timedelta(hours=8))
