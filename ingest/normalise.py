@@ -35,13 +35,14 @@ class GaugeNormaliser:
                 "device_mismatch",
                 f"topic names {topic.device_id!r} but the payload names {sample.device_id!r}",
             )
-        device_id = sample.device_id
-        device = self._devices.get(device_id)
+        device = self._devices.get(sample.device_id)
         if device is None:
-            raise Rejected("unknown_device", f"{device_id!r} is not in the device registry")
+            raise Rejected("unknown_device", f"{sample.device_id!r} is not in the device registry")
         # The registry's entries are pydantic models: each field is read once (an attribute
-        # read on one costs several dict lookups).
-        grid_code, kind = device.grid_code, device.kind
+        # read on one costs several dict lookups). The id is the registry's own string, not
+        # the payload's equal copy: every per-device table keyed on it then shares one string
+        # per gauge (about 60 bytes a gauge, bench/ingest_throughput.py --memory).
+        device_id, grid_code, kind = device.device_id, device.grid_code, device.kind
         if grid_code != topic.grid_code:
             raise Rejected("grid_mismatch", f"{device_id} is registered in {grid_code}")
         if kind is not topic.kind or sample.kind is not kind:

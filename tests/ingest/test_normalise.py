@@ -261,3 +261,16 @@ def test_restore_copies_the_state_it_is_given() -> None:
     norm.restore(state)
     amounts(norm, [counter(12.0, 1)])
     assert state == {"rg-1": (ts_ms(at(0)), 10.0)}
+
+
+def test_a_reading_carries_the_registrys_own_id_string_not_the_payloads_copy(
+    norm: GaugeNormaliser,
+) -> None:
+    """Every per-device table (windows, last seen, counters) is keyed on the reading's id: the
+    registry's string is shared by all of them, where each payload's copy would cost about
+    60 bytes a gauge (bench/ingest_throughput.py --memory)."""
+    payload_id = "".join(["rg-", "1"])  # equal to the registry's id, but another object
+    registered = DEVICES.get("rg-1")
+    assert registered is not None and payload_id is not registered.device_id
+    reading = norm.normalise(topic_of("rg-1"), Sample(payload_id, Kind.RAIN, at(0), "amount", 0.5))
+    assert reading.device_id is registered.device_id
