@@ -50,3 +50,16 @@ def test_new_rings_start_empty_and_share_no_buckets() -> None:
     fresh = DeviceSeries(ops)
     assert list(fresh.ring((FINE_S, "sum")).vals) == [0.0] * FINE_N
     assert all(math.isnan(v) for v in fresh.ring((FINE_S, "max")).vals)
+
+
+def test_a_gap_longer_than_the_ring_leaves_only_the_new_value() -> None:
+    for op, empty in (("sum", 0.0), ("max", math.nan)):
+        ring = Ring(op, FINE_S, FINE_N, (5, FINE_N) if op == "sum" else ())  # type: ignore[arg-type]
+        for minute in range(10):
+            ring.add(minute * FINE_S, 2.0)
+        ring.add((10 + FINE_N) * FINE_S, 3.0)  # an hour of silence: every old bucket has left
+        window = ring.window(FINE_N)
+        assert window[-1] == 3.0
+        assert all(v == empty or (math.isnan(v) and math.isnan(empty)) for v in window[:-1]), op
+        if op == "sum":
+            assert ring.total(5) == ring.total(FINE_N) == 3.0
