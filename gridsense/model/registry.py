@@ -123,8 +123,8 @@ class DeviceRegistry:
     """All registered devices by id; each must sit in a known grid."""
 
     def __init__(self, devices: dict[str, Device]) -> None:
-        self._devices = devices
-        #: The devices by id, for the ingest hot path's lookups: a plain dict, read only.
+        #: The devices by id: a plain dict, read only. The ingest hot path looks up in it
+        #: directly, without a call into this class.
         self.by_id = devices
 
     @classmethod
@@ -143,10 +143,10 @@ class DeviceRegistry:
         return cls(devices)
 
     def get(self, device_id: str) -> Device | None:
-        return self._devices.get(device_id)
+        return self.by_id.get(device_id)
 
     def __len__(self) -> int:
-        return len(self._devices)
+        return len(self.by_id)
 
     def __iter__(self) -> Iterator[Device]:
-        return iter(self._devices.values())
+        return iter(self.by_id.values())
