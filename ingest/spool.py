@@ -159,11 +159,11 @@ class InfluxForwarder:
         try:
             while (row := cur.fetchone()) is not None:
                 if readings and len(readings) + row[1] > self._batch:
-                    break
+                    break  # this row would not fit
                 last = row[0]
                 readings += orjson.loads(row[2])
                 if len(readings) >= self._batch:
-                    break
+                    break  # full: do not fetch the next row's blob only to leave it
         finally:
             cur.close()  # the read ends here, before the write: no snapshot held across the post
         if last is None:
