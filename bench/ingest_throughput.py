@@ -43,6 +43,7 @@ import time
 from contextlib import ExitStack, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -203,17 +204,24 @@ def make_session(cfg: GridsenseConfig) -> None:
     app.stop()
 
 
-def pipeline_rate(
-    cfg: GridsenseConfig, broker: MosquittoBroker, file: Path, n: int, qos: int
-) -> tuple[float, App]:
+class Drain(NamedTuple):
+    """One drain through the full pipeline."""
+
+    rate: float  # sustained, from the first committed batch
+    from_start: float  # the same drain counted from App.start
+    startup_s: float  # App.start to the first commit
+    app: App
+
+
+def pipeline_rate(cfg: GridsenseConfig, broker: MosquittoBroker, file: Path, n: int, qos: int) -> Drain:
     """Drain n queued messages through the full pipeline; messages per second, sustained.
 
     The clock starts at the first committed batch, as ``workers_rate``'s does at the first
     stored reading: what comes before it is the process starting (the case-delivery and
     forwarder processes spawned, the registries loaded, the session resumed), which a
     running pipeline pays once, not per message. The messages of that first batch are not
-    counted. ``STARTUP`` keeps each drain's start-up time and its rate from ``App.start``
-    on, which the bench prints beside the sustained rate.
+    counted. The rate from ``App.start`` on and the start-up time come with it, and the
+    bench prints them beside the sustained rate.
     """
     make_session(cfg)
     flood(broker, file, qos=qos)
@@ -248,12 +256,7 @@ def pipeline_rate(
                 time.sleep(0.01)
     end = time.perf_counter()
     t_first, in_first = first[0]
-    STARTUP.append((t_first - t0, n / (end - t0)))
-    return (n - in_first) / (end - t_first), app
-
-
-#: (seconds from App.start to the first commit, rate counted from App.start) per drain.
-STARTUP: list[tuple[float, float]] = []
+    return Drain((n - in_first) / (end - t_first), n / (end - t0), t_first - t0, app)
 
 
 def handler_rate(cfg: GridsenseConfig, file: Path, n: int) -> float:
@@ -427,15 +430,15 @@ def run_throughput(args: argparse.Namespace) -> None:
         )
     }
 
-    def drain(run: str, file: Path, qos: int) -> tuple[float, int]:
-        """One pipeline drain of ``file``: its rate, and how many dead letters it counted."""
+    def drain(run: str, file: Path, qos: int) -> tuple[Drain, int]:
+        """One pipeline drain of ``file``, and how many dead letters it counted."""
         cfg = pipeline_config(tmp, broker, grids, devices_csv, qos, run, influx_url, platform_url)
-        rate, app = pipeline_rate(cfg, broker, file, args.messages, qos)
-        dead = app.gateway.counters["dead_letters"]
-        app.stop()
+        done = pipeline_rate(cfg, broker, file, args.messages, qos)
+        dead = done.app.gateway.counters["dead_letters"]
+        done.app.stop()
         release_heap()
         end_session(broker, cfg.mqtt.client_id)
-        return rate, dead
+        return done, dead
 
     try:
         for r in range(args.rounds):  # A B A B: the machine is shared and noisy
@@ -447,13 +450,14 @@ def run_throughput(args: argparse.Namespace) -> None:
             results["handler_bad"].append(handler_rate(cfg, all_bad, args.messages))
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
             # The clean and the malformed drain back to back: their ratio is the one that matters.
-            results["qos1"].append(drain(f"q1-{r}", good, 1)[0])
-            results["startup_s"].append(STARTUP[-1][0])
-            results["qos1_from_start"].append(STARTUP[-1][1])
-            rate, dead = drain(f"bad-{r}", bad_file, 1)
+            clean = drain(f"q1-{r}", good, 1)[0]
+            results["qos1"].append(clean.rate)
+            results["qos1_from_start"].append(clean.from_start)
+            results["startup_s"].append(clean.startup_s)
+            bad, dead = drain(f"bad-{r}", bad_file, 1)
             assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
-            results["qos1_bad"].append(rate)
-            results["qos0"].append(drain(f"q0-{r}", good, 0)[0])
+            results["qos1_bad"].append(bad.rate)
+            results["qos0"].append(drain(f"q0-{r}", good, 0)[0].rate)
             if not args.no_workers:
                 for w in (1, 2):
                     cfg = pipeline_config(
@@ -542,10 +546,10 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         drain_cfg = pipeline_config(
             tmp, broker, grids, devices_csv, 1, "live-drain", None, platform_url, defaults=True
         )
-        sustained, drained = pipeline_rate(drain_cfg, broker, file, 60_000, 1)
-        drained.stop()
+        measured = pipeline_rate(drain_cfg, broker, file, 60_000, 1)
+        measured.app.stop()
         end_session(broker, drain_cfg.mqtt.client_id)
-        rate = sustained / 2
+        rate = measured.rate / 2
     n = int(rate * (args.outage + 30 if args.outage else 20))  # an outage, then time to drain
     write_messages(file, devices, n, crossing_every=101)
     cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url, True)
