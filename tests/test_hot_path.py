@@ -10,6 +10,8 @@ import os
 import runpy
 from pathlib import Path
 
+import pytest
+
 from gridsense.doctor import check_build
 from gridsense.hot_path import MODULES, describe, plain_modules
 
@@ -38,3 +40,13 @@ def test_the_doctor_says_whether_the_hot_path_is_compiled() -> None:
         assert describe() == "plain Python"
         assert finding.status == "warn" and "runs as plain Python" in finding.message
         assert finding.fix is not None and "pip install -v ." in finding.fix
+
+
+def test_a_partly_compiled_installation_names_the_plain_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wheel built from a tree where one module failed to compile: the doctor names it."""
+    import gridsense.hot_path
+
+    monkeypatch.setattr(gridsense.hot_path, "plain_modules", lambda: ["rules.engine"])
+    assert describe() == "partly plain Python: rules.engine"
+    [finding] = check_build()
+    assert finding.status == "warn" and "rules.engine" in finding.message
