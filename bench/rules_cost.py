@@ -17,7 +17,8 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from gridsense.model.catalog import Catalog
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
+from gridsense.model.reading import Reading
 from gridsense.model.registry import Device, DeviceRegistry
 from rules.engine import RuleEngine
 from rules.incidents import IncidentBook

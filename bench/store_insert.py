@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from gridsense.db import connect  # noqa: E402
 from gridsense.model.envelopes import Kind  # noqa: E402
-from gridsense.model.trusted import trusted_reading  # noqa: E402
+from gridsense.model.reading import Reading  # noqa: E402
 from gridsense.txn import transaction  # noqa: E402
 from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore  # noqa: E402
 
@@ -84,7 +84,7 @@ def production(path: Path, size: int, gauges: int, n: int, settle_s: float) -> t
     store = ReadingStore(conn)
     batches = [
         [
-            trusted_reading(d, Kind.RAIN, g, datetime.fromtimestamp(ms / 1000, UTC), v, "mm", c, b, None)
+            Reading(d, Kind.RAIN, g, datetime.fromtimestamp(ms / 1000, UTC), v, "mm", c, b, None)
             for d, ms, _, g, v, c, b, _ in rows(i, BATCH, gauges)
         ]
         for i in range(size, size + n, BATCH)

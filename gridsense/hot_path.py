@@ -5,9 +5,9 @@ package), and whether this installation runs them compiled.
 Every reading passes through these. The batch handler alone (bench/ingest_throughput.py)
 ran at 1.19 times its plain-Python rate with the first nine compiled; the gateway, the
 message contract, dead letters, transactions and the incident book added about 4 %; the
-reading's time key and its trusted constructor (``gridsense.model.timekeys``, ``.trusted``),
-which ran interpreted three times a reading, took 3 % off the handler's instructions
-(callgrind, 20,000 readings: 2,851 → 2,768 million).
+reading's time key (``gridsense.model.timekeys``), which ran interpreted twice a reading,
+and the ``Reading`` record itself (``gridsense.model.reading``: a C struct once compiled,
+where it had been a pydantic model) are the last two.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MODULES = (
     "ingest.deadletter",
     "gridsense.txn",
     "gridsense.model.timekeys",
-    "gridsense.model.trusted",
+    "gridsense.model.reading",
     "rules.incidents",
     "rules.escalation",
     "rules.series",

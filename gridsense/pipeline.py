@@ -23,8 +23,9 @@ from bridge.pg_outbox import PgCaseOutbox
 from gridsense.config import GridsenseConfig
 from gridsense.errors import Fatal, Rejected, Retryable
 from gridsense.metrics import DETECTOR_LATENCY_SECONDS
-from gridsense.model.envelopes import GAUGE_KINDS, Kind, Reading
+from gridsense.model.envelopes import GAUGE_KINDS, Kind
 from gridsense.model.incident import IncidentChange
+from gridsense.model.reading import Reading
 from gridsense.txn import transaction
 from ingest.contract import BatchOutcome, InboundMessage, KindHandler, ScheduledJob
 from ingest.deadletter import DeadLetter, DeadLetterStore

@@ -37,8 +37,7 @@ from influxdb_client.rest import ApiException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from gridsense.errors import Fatal, GridsenseError, Retryable
-from gridsense.model.envelopes import Reading
-from gridsense.model.timekeys import epoch_ms
+from gridsense.model.reading import Reading
 from ingest.line_protocol import Row, lines
 from ingest.reading_store import reading_row
 
@@ -120,7 +119,7 @@ def to_point(reading: Reading, measurement: str = "reading") -> Point:
         point.field("counter", float(reading.counter))
     if reading.battery is not None:
         point.field("battery", float(reading.battery))
-    return point.field("suspect", reading.suspect).time(epoch_ms(reading.ts), WritePrecision.MS)
+    return point.field("suspect", reading.suspect).time(reading.ts_ms, WritePrecision.MS)
 
 
 def retry_after_s(value: str | None) -> float | None:

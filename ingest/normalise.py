@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from gridsense.errors import Rejected
-from gridsense.model.envelopes import CANONICAL_UNIT, Reading
+from gridsense.model.envelopes import CANONICAL_UNIT
+from gridsense.model.reading import Reading
 from gridsense.model.registry import DeviceRegistry
 from gridsense.model.timekeys import epoch_ms
-from gridsense.model.trusted import trusted_reading
 from ingest.gauge_codec import Sample
 from ingest.topics import Topic
 
@@ -80,8 +80,8 @@ class GaugeNormaliser:
         if in_order:
             self._last[device_id] = (ms, counter if counter is not None else last_counter)
         # Every field was checked above or by the codec (finite, in range, zone-aware ts) and
-        # the ids come from the validated registry: skip a second pydantic pass on the hot path.
-        return trusted_reading(
+        # the ids come from the validated registry.
+        return Reading(
             device_id,
             kind,
             grid_code,
@@ -91,4 +91,5 @@ class GaugeNormaliser:
             counter,
             sample.battery,
             sample.update_interval_s,
+            ts_ms=ms,
         )

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from gridsense.model.envelopes import CANONICAL_UNIT, Kind, Reading
+from gridsense.model.envelopes import CANONICAL_UNIT, Kind
+from gridsense.model.reading import Reading
 from gridsense.model.timekeys import epoch_ms
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def reading_row(r: Reading) -> tuple[str, int, str, str, float, float | None, fl
     """A reading as the values of ``COLUMNS``."""
     return (
         r.device_id,
-        epoch_ms(r.ts),
+        r.ts_ms,
         _KIND_VALUE[r.kind],
         r.grid_code,
         r.value,
@@ -137,6 +138,7 @@ def reading_from_row(
         counter=counter,
         battery=battery,
         suspect=bool(suspect),
+        ts_ms=ms,
     )
 
 
@@ -207,7 +209,7 @@ class ReadingStore:
 
     def mark_suspect(self, readings: Sequence[Reading]) -> None:
         """Flag stored readings that the quality checks found the gauge cannot produce."""
-        keys = [(r.device_id, ts_ms(r.ts)) for r in readings]
+        keys = [(r.device_id, r.ts_ms) for r in readings]
         for table in ("readings_recent", "readings_settled"):
             self._conn.executemany(f"UPDATE {table} SET suspect = 1 WHERE device_id = ? AND ts_ms = ?", keys)
 

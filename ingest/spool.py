@@ -25,7 +25,7 @@ import orjson
 
 from gridsense.child_process import Counts, Stoppable
 from gridsense.errors import Fatal, Retryable
-from gridsense.model.envelopes import Reading
+from gridsense.model.reading import Reading
 from ingest.influx_sink import InfluxSink
 from ingest.line_protocol import Row
 from ingest.reading_store import COLUMNS, reading_row

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gridsense.model.envelopes import Reading
 from gridsense.model.incident import (
     LEVELS,
     ChangeKind,
@@ -19,6 +18,7 @@ from gridsense.model.incident import (
     incident_id,
     level_rank,
 )
+from gridsense.model.reading import Reading
 
 __all__ = ["LEVELS", "ChangeKind", "Incident", "IncidentChange", "Rule", "incident_id", "level_rank"]
 

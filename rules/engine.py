@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from gridsense.model.case import Evidence
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
 from gridsense.model.incident import Incident, IncidentChange, incident_id, level_rank
+from gridsense.model.reading import Reading
 from gridsense.model.registry import DeviceRegistry
 from rules.escalation import Escalation
 from rules.incidents import IncidentBook
@@ -158,7 +159,7 @@ class RuleEngine:
             log.warning(
                 "suspect reading device=%s ts=%s value=%s", reading.device_id, reading.ts, reading.value
             )
-            return reading.model_copy(update={"suspect": True})
+            return reading.as_suspect()
         return reading
 
     # --- evaluation -------------------------------------------------------------------
@@ -166,8 +167,7 @@ class RuleEngine:
     def evaluate(self, reading: Reading, arrived_at: datetime | None = None) -> list[IncidentChange]:
         """Apply every rule of the reading's kind; ``arrived_at`` feeds the staleness rules."""
         changes: list[IncidentChange] = []
-        # A Reading is a pydantic model: each field is read once (an attribute read on one
-        # costs several dict lookups), and the rule's id comes from its plan.
+        # Each field is read once into a local, and the rule's id comes from its plan.
         device, kind, ts = reading.device_id, reading.kind, reading.ts
         ts_s = ts.timestamp()
         self._last_seen[device] = ts_s if arrived_at is None else arrived_at.timestamp()

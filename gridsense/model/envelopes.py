@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gridsense.model.geo import CRS
 
@@ -52,35 +52,6 @@ class Position(BaseModel):
     lat: FiniteFloat = Field(ge=-90, le=90)
     lon: FiniteFloat = Field(ge=-180, le=180)
     crs: CRS = CRS.WGS84
-
-
-class Reading(BaseModel):
-    """One normalised gauge reading, ready for the store and the rules.
-
-    ``value`` is in the kind's canonical unit. For rain it is the amount fallen in the
-    interval ending at ``ts``; ``counter`` keeps the raw tipping-bucket total (mm) when the
-    gauge sent one, so the next interval can be derived and a reset detected.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    device_id: DeviceId
-    kind: Kind
-    grid_code: GridCode
-    ts: datetime
-    value: FiniteFloat
-    unit: str
-    counter: FiniteFloat | None = None
-    battery: FiniteFloat | None = Field(default=None, ge=0, le=100)
-    update_interval_s: float | None = Field(default=None, gt=0, description="SenML ut, if sent")
-    suspect: bool = False
-
-    @field_validator("ts")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("timestamp must carry a timezone")
-        return v
 
 
 class Frame(BaseModel):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridsense.errors import Rejected
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
+from gridsense.model.reading import Reading
 from gridsense.model.registry import Device, DeviceRegistry
 from ingest.gauge_codec import Sample
 from ingest.normalise import GaugeNormaliser

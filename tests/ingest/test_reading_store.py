@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from gridsense.app import App
 from gridsense.config import GridsenseConfig, StoreConfig
 from gridsense.db import connect
-from gridsense.model.envelopes import Kind, Reading
-from gridsense.model.trusted import trusted_reading
+from gridsense.model.envelopes import Kind
+from gridsense.model.reading import Reading
 from gridsense.txn import transaction
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json
@@ -35,7 +35,7 @@ Key = tuple[str, int]
 
 
 def reading(device: str, ms: int, value: float = 0.5) -> Reading:
-    return trusted_reading(device, Kind.RAIN, GRID, from_ms(ms), value, "mm", None, 80.0, None)
+    return Reading(device, Kind.RAIN, GRID, from_ms(ms), value, "mm", None, 80.0, None)
 
 
 def keys_in(conn: sqlite3.Connection, table: str) -> list[Key]:

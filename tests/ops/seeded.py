@@ -19,8 +19,9 @@ from gridsense import db
 from gridsense.config import BridgeConfig, packaged
 from gridsense.model.case import Evidence
 from gridsense.model.catalog import Catalog
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
 from gridsense.model.incident import Incident, IncidentChange, incident_id
+from gridsense.model.reading import Reading
 from gridsense.model.registry import Device, DeviceRegistry, GridRegistry
 from gridsense.model.worktime import WorkCalendar
 from gridsense.txn import transaction

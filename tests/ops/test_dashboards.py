@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from gridsense.metrics import METRICS, SPECS, series_names
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
+from gridsense.model.reading import Reading
 from gridsense.ops.config import OpsConfig
 from ingest.influx_sink import InfluxSinkConfig, to_point
 

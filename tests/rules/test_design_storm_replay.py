@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from gridsense.config import packaged
 from gridsense.model.catalog import Catalog
-from gridsense.model.envelopes import Kind, Reading
+from gridsense.model.envelopes import Kind
+from gridsense.model.reading import Reading
 from gridsense.model.registry import Device, DeviceRegistry, GridRegistry
 from rules.engine import RuleEngine
 from rules.incidents import IncidentBook
