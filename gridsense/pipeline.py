@@ -211,12 +211,19 @@ class GaugePipeline:
         self._prepared.clear()
         self._kinds_seen.clear()
         readings: list[Reading] = []
-        arrivals: list[datetime] = []
+        arrivals: list[float] = []  # seconds since the epoch, for the staleness rules
+        # The gateway stamps every message of one socket read with the same datetime: it is
+        # converted once per read, not once per message (about 1,000 instructions each).
+        received: datetime | None = None
+        received_s = 0.0
         for msg in batch:
             try:
                 decoded = self._decode(msg, now)
                 readings.extend(decoded)
-                arrivals.extend([msg.received_at] * len(decoded))
+                if msg.received_at is not received:
+                    received = msg.received_at
+                    received_s = received.timestamp()
+                arrivals.extend([received_s] * len(decoded))
             except Rejected as exc:
                 out.dead_letters.append(
                     DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, _device_of(msg.topic))

@@ -127,7 +127,7 @@ class RuleEngine:
     def warm(self, reading: Reading) -> None:
         """Replay a stored reading into the windows without evaluating levels."""
         if not reading.suspect:
-            self._series_for(reading).add(reading.ts.timestamp(), reading.value)
+            self._series_for(reading).add(reading.ts_ms / 1000, reading.value)
 
     def state_bytes(self) -> int:
         return sum(s.nbytes() for s in self._series.values())
@@ -144,7 +144,7 @@ class RuleEngine:
             recent = series.recent_sum(300) if series is not None else 0.0
             suspect = value + recent > q.rain_max_mm_per_5min
         elif series is not None and series.prev_ts is not None and series.prev_value is not None:
-            dt = reading.ts.timestamp() - series.prev_ts
+            dt = reading.ts_ms / 1000 - series.prev_ts
             if dt > 0:
                 rise = value - series.prev_value
                 if kind is Kind.WATER:
@@ -164,13 +164,20 @@ class RuleEngine:
 
     # --- evaluation -------------------------------------------------------------------
 
-    def evaluate(self, reading: Reading, arrived_at: datetime | None = None) -> list[IncidentChange]:
-        """Apply every rule of the reading's kind; ``arrived_at`` feeds the staleness rules."""
+    def evaluate(self, reading: Reading, arrived_s: float | None = None) -> list[IncidentChange]:
+        """Apply every rule of the reading's kind; ``arrived_s`` (when the message arrived,
+        seconds since the epoch; the reading's own time if not given) feeds the staleness rules.
+
+        The windows run on the reading's store key (``ts_ms``), not on ``ts``: a window
+        rebuilt from the store after a restart then holds exactly what the live one held, to
+        the bucket, and a ``datetime.timestamp()`` call (about 1,000 instructions) is saved
+        twice a reading.
+        """
         changes: list[IncidentChange] = []
         # Each field is read once into a local, and the rule's id comes from its plan.
         device, kind, ts = reading.device_id, reading.kind, reading.ts
-        ts_s = ts.timestamp()
-        self._last_seen[device] = ts_s if arrived_at is None else arrived_at.timestamp()
+        ts_s = reading.ts_ms / 1000
+        self._last_seen[device] = ts_s if arrived_s is None else arrived_s
         ut = reading.update_interval_s
         if ut is not None:
             self._ut[device] = ut

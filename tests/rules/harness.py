@@ -71,7 +71,7 @@ def run_case(folder: Path, lateness_s: float = 3600) -> list[dict[str, Any]]:
                     out.append({"duplicate": reading.device_id, "ts": reading.ts.isoformat()})
                     continue
                 seen.add(key)
-                out += [_change(c) for c in engine.evaluate(reading, reading.ts)]
+                out += [_change(c) for c in engine.evaluate(reading)]
         except Rejected as exc:
             out.append({"dead_letter": exc.reason, "device_id": doc["device_id"], "ts": payload["ts"]})
     return out

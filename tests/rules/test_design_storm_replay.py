@@ -179,7 +179,7 @@ def test_24h_design_storm_over_50_gauges_files_exactly_the_oracles_cases() -> No
                 )
             )
             assert not r.suspect
-            for c in engine.evaluate(r, ts):
+            for c in engine.evaluate(r):
                 inc = c.incident
                 routing = inc.routing_level or "community"
                 if c.kind == "opened":
