@@ -118,6 +118,33 @@ def test_a_late_reading_goes_to_the_settled_table_and_its_redelivery_is_a_duplic
     assert len(keys_in(conn, "readings_recent")) == 6
 
 
+def test_an_absent_counter_or_battery_is_stored_as_null_and_reads_back_as_none() -> None:
+    """The store binds ``ABSENT`` (a NaN) for them, which SQLite must store as NULL: a NaN
+    counter read back would look like a counter to the normaliser after a restart."""
+    conn = connect(":memory:")
+    store = ReadingStore(conn)
+    bare = Reading("rg-a", Kind.RAIN, GRID, from_ms(T0_MS), 0.5, "mm")
+    counted = Reading("rg-b", Kind.RAIN, GRID, from_ms(T0_MS), 0.5, "mm", 120.5, 80.0)
+    late = Reading("rg-c", Kind.RAIN, GRID, from_ms(T0_MS), 0.5, "mm")
+    with transaction(conn):
+        assert store.insert_many([bare, counted]) == [True, True]
+        assert store.settle(T0_MS + 1) == 2
+        assert store.insert_many([late]) == [True]  # before the watermark: the settled table
+        assert store.insert(Reading("rg-d", Kind.RAIN, GRID, from_ms(T0_MS + MIN_MS), 0.5, "mm"))
+    rows = conn.execute(
+        "SELECT device_id, counter, battery, typeof(counter), typeof(battery)"
+        " FROM readings ORDER BY device_id"
+    ).fetchall()
+    assert rows == [
+        ("rg-a", None, None, "null", "null"),
+        ("rg-b", 120.5, 80.0, "real", "real"),
+        ("rg-c", None, None, "null", "null"),
+        ("rg-d", None, None, "null", "null"),
+    ]
+    assert store.latest_per_device()["rg-a"] == (T0_MS, None)
+    assert [(r.counter, r.battery) for r in store.since(from_ms(T0_MS))][:2] == [(None, None), (120.5, 80.0)]
+
+
 def test_a_store_from_before_the_split_is_upgraded_in_place_and_keeps_detecting_duplicates(
     tmp_path: Path,
 ) -> None:
