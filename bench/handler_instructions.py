@@ -1,0 +1,70 @@
+"""The batch handler alone over a fixed stream: what to run under callgrind.
+
+    scripts/with-compiled-hot-path valgrind --tool=callgrind \\
+        --toggle-collect='CPyPy_pipeline___GaugePipeline___handle' \\
+        python bench/handler_instructions.py
+
+callgrind counts the instructions executed inside ``GaugePipeline.handle``: the same count
+for the same code and input, whatever else the machine is doing, where seconds on these
+shared machines vary by ±10 % run to run. The stream is the ingest bench's (half JSON, half
+SenML, realistic payloads, ``bench/ingest_throughput.py``): 32,000 messages from 10,000
+gauges over 1,000 grids, in batches of 2,000, into a fresh store, so every gauge is first
+seen in it. The rate it prints is meaningless under valgrind; without it, it is the handler's
+rate on this stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest_throughput import pipeline_config, write_messages, write_registry  # noqa: E402
+
+from gridsense.app import App  # noqa: E402
+from gridsense.config import GridsenseConfig  # noqa: E402
+from ingest.contract import InboundMessage  # noqa: E402
+
+
+class _NoBroker:
+    """The handler never connects; the config only needs a port."""
+
+    port = 1883
+
+
+def config(tmp: Path, messages: int) -> tuple[GridsenseConfig, list[InboundMessage]]:
+    grids, devices_csv, devices = write_registry(tmp, 10_000, 1_000)
+    stream = tmp / "messages.txt"
+    write_messages(stream, devices, messages)
+    now = datetime.now(UTC)
+    msgs = []
+    for i, line in enumerate(stream.read_bytes().splitlines()):
+        topic, payload = line.split(b"\t", 1)
+        msgs.append(InboundMessage(topic.decode(), payload, now, 1, i % 65535 + 1))
+    broker = _NoBroker()
+    cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "callgrind", None, "http://127.0.0.1:9")  # type: ignore[arg-type]
+    return cfg, msgs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=32_000)
+    args = ap.parse_args()
+    cfg, msgs = config(Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")), args.messages)
+    app = App(cfg)
+    size = cfg.mqtt.batch_max
+    t0 = time.perf_counter()
+    for i in range(0, len(msgs), size):
+        app.pipeline.handle(msgs[i : i + size])
+    print(f"{len(msgs)} messages, {len(msgs) / (time.perf_counter() - t0):.0f} msg/s")
+    app.conn.close()
+
+
+if __name__ == "__main__":
+    main()
