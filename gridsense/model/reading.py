@@ -25,7 +25,7 @@ from typing import Any, Final
 from gridsense.model.envelopes import Kind
 from gridsense.model.timekeys import epoch_ms
 
-#: The fields, in constructor order (equality, ``repr``, ``fields``).
+#: The fields, in constructor order (``fields``, equality, ``repr``); ``ts_ms`` is derived.
 FIELDS: Final = (
     "device_id",
     "kind",
@@ -111,27 +111,18 @@ class Reading:
         """The fields by name (``FIELDS``), as a pydantic model's ``model_dump`` gave them."""
         return {name: getattr(self, name) for name in FIELDS}
 
-    def _key(self) -> tuple[object, ...]:
-        return (
-            self.device_id,
-            self.kind,
-            self.grid_code,
-            self.ts,
-            self.value,
-            self.unit,
-            self.counter,
-            self.battery,
-            self.update_interval_s,
-            self.suspect,
-        )
+    def _values(self) -> tuple[object, ...]:
+        """Every field and the key: a reading whose key does not match its time (a caller's
+        ``ts_ms`` gone wrong) is not equal to the reading built from the same fields."""
+        return (*[getattr(self, name) for name in FIELDS], self.ts_ms)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Reading):
             return NotImplemented
-        return self._key() == other._key()
+        return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._values())
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)

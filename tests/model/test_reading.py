@@ -63,8 +63,13 @@ def test_a_stored_row_reads_back_as_the_same_reading(f: dict) -> None:
 
 def test_a_given_time_key_is_kept_and_a_missing_one_worked_out() -> None:
     ts = datetime(2026, 7, 21, 6, 0, 0, 1500, tzinfo=UTC)
-    assert Reading("rg-1", Kind.RAIN, "110101000000001", ts, 1.0, "mm").ts_ms == epoch_ms(ts)
-    assert Reading("rg-1", Kind.RAIN, "110101000000001", ts, 1.0, "mm", ts_ms=42).ts_ms == 42
+    worked_out = Reading("rg-1", Kind.RAIN, "110101000000001", ts, 1.0, "mm")
+    assert worked_out.ts_ms == epoch_ms(ts)
+    given_key = Reading("rg-1", Kind.RAIN, "110101000000001", ts, 1.0, "mm", ts_ms=epoch_ms(ts))
+    assert given_key.ts_ms == epoch_ms(ts) and given_key == worked_out
+    wrong_key = Reading("rg-1", Kind.RAIN, "110101000000001", ts, 1.0, "mm", ts_ms=42)
+    assert wrong_key.ts_ms == 42
+    assert wrong_key != worked_out  # the normaliser's tests compare whole readings: a wrong key shows
 
 
 def test_a_timestamp_without_a_zone_is_refused() -> None:
