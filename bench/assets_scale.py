@@ -115,13 +115,14 @@ def load_in_child(mode: str, grids: Path, assets: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 # --- verify and sweep, in this process ---------------------------------------------------
 
 
-def bench_verify(stage, n_pings: int, repeat: int) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+def bench_verify(stage, n_pings: int, repeat: int) -> tuple[float, float, float, int]:
     import orjson
 
     from gridsense.model.geo import CRS, from_wgs84
@@ -156,19 +157,19 @@ def bench_verify(stage, n_pings: int, repeat: int) -> tuple[float, float, float]
     full, cpu, base = [], [], []
     for _ in range(repeat):
         t = time.perf_counter()
-        for msg, _topic in msgs:
+        for msg, _parsed in msgs:
             orjson.loads(msg.payload)
         base.append((time.perf_counter() - t) / len(msgs) * 1e6)
         t, c = time.perf_counter(), time.process_time()
-        for msg, topic in msgs:
-            prepare(msg, topic, NOW)
+        for msg, parsed in msgs:
+            prepare(msg, parsed, NOW)
         full.append((time.perf_counter() - t) / len(msgs) * 1e6)
         cpu.append((time.process_time() - c) / len(msgs) * 1e6)
     assert not any(k.startswith("rejected") for k in stage.handler.counters), stage.handler.counters
     return statistics.median(full), statistics.median(cpu), statistics.median(base), len(msgs)
 
 
-def bench_sweep(stage, cfg, overdue_share: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def bench_sweep(stage, cfg, overdue_share: float) -> dict[str, float]:
     import numpy as np
 
     from gridsense.model.timekeys import epoch_ms

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,8 @@ from gridsense.config import (  # noqa: E402
 )
 from gridsense.embedded_broker import MosquittoBroker  # noqa: E402
 from gridsense.model.envelopes import Kind  # noqa: E402
+from gridsense.model.incident import IncidentChange  # noqa: E402
+from gridsense.model.reading import Reading  # noqa: E402
 from ingest.gauge_codec import Sample, encode_json, encode_senml  # noqa: E402
 from ingest.influx_sink import InfluxSinkConfig  # noqa: E402
 
@@ -298,13 +301,13 @@ def release_heap() -> None:
 
 def gateway_ceiling(broker: MosquittoBroker, file: Path, n: int) -> float:
     """The MQTT client alone: the gateway (paho, batches, manual acks) with a handler that does nothing."""
-    from ingest.contract import BatchOutcome
+    from ingest.contract import BatchOutcome, InboundMessage
     from ingest.gateway import MqttGateway
     from ingest.topics import TopicScheme
 
     cfg = MqttConfig(port=broker.port, client_id=f"ceiling-{time.time_ns()}", inflight=5000, batch_max=2000)
 
-    def noop(batch: list) -> BatchOutcome:  # type: ignore[type-arg]
+    def noop(batch: Sequence[InboundMessage]) -> BatchOutcome:
         return BatchOutcome(readings=len(batch))
 
     gw = MqttGateway(cfg, TopicScheme("city"), noop)
@@ -558,7 +561,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     stored_at: list[float] = []
     case_lat: list[float] = []
 
-    def on_commit(readings: list, changes: list) -> None:  # type: ignore[type-arg]
+    def on_commit(readings: list[Reading], changes: list[IncidentChange]) -> None:
         now = time.time()
         stored_lat.extend(now - r.ts.timestamp() for r in readings)
         stored_at.extend([now] * len(readings))
