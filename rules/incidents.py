@@ -42,18 +42,36 @@ _STATE_FIELDS = (
 )
 
 
+def is_grid_incident(inc: Incident) -> bool:
+    """An incident about one grid (not a device, nor a street or district summary)."""
+    return inc.routing_level is None and inc.subject == inc.grid_code
+
+
 class IncidentBook:
-    """Open incidents in memory; every change is written in the caller's transaction."""
+    """Open incidents in memory; every change is written in the caller's transaction.
+
+    Open grid incidents are also indexed by category and street, and each district's
+    streets with one open, so that escalation reviews only the streets and districts a
+    change touches: in a citywide storm thousands of grids are in an incident at once.
+    """
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, str], Incident] = {}
         self._dirty: dict[str, Incident] = {}
+        #: (category, 9-digit street code) → {grid code: its open incident}
+        self._in_street: dict[tuple[str, str], dict[str, Incident]] = {}
+        #: (category, 6-digit district code) → {street code: None}, the streets with one open
+        self._streets: dict[tuple[str, str], dict[str, None]] = {}
 
     def open_for(self, rule_id: str, subject: str) -> Incident | None:
         return self._open.get((rule_id, subject))
 
     def add(self, incident: Incident) -> None:
+        replaced = self._open.get((incident.rule_id, incident.subject))
+        if replaced is not None:
+            self._unindex(replaced)
         self._open[(incident.rule_id, incident.subject)] = incident
+        self._index(incident)
         self.touch(incident)
 
     def touch(self, incident: Incident) -> None:
@@ -61,11 +79,43 @@ class IncidentBook:
 
     def close(self, incident: Incident, at: datetime) -> None:
         incident.closed_at = at
-        self._open.pop((incident.rule_id, incident.subject), None)
+        closed = self._open.pop((incident.rule_id, incident.subject), None)
+        if closed is not None:
+            self._unindex(closed)
         self.touch(incident)
 
     def open_incidents(self) -> list[Incident]:
         return list(self._open.values())
+
+    def open_in_street(self, category: str, street: str) -> list[Incident]:
+        """The open grid incidents of one category in one street (9-digit code)."""
+        return list(self._in_street.get((category, street), {}).values())
+
+    def streets_open(self, category: str, district: str) -> list[str]:
+        """The streets of one district (6-digit code) with an open grid incident of the category."""
+        return list(self._streets.get((category, district), ()))
+
+    def _index(self, inc: Incident) -> None:
+        if not is_grid_incident(inc):
+            return
+        street = inc.grid_code[:9]
+        self._in_street.setdefault((inc.category_ref, street), {})[inc.grid_code] = inc
+        self._streets.setdefault((inc.category_ref, inc.grid_code[:6]), {})[street] = None
+
+    def _unindex(self, inc: Incident) -> None:
+        if not is_grid_incident(inc):
+            return
+        street = inc.grid_code[:9]
+        grids = self._in_street.get((inc.category_ref, street))
+        if grids is None or grids.get(inc.grid_code) is not inc:
+            return
+        del grids[inc.grid_code]
+        if not grids:
+            del self._in_street[(inc.category_ref, street)]
+            streets = self._streets[(inc.category_ref, inc.grid_code[:6])]
+            del streets[street]
+            if not streets:
+                del self._streets[(inc.category_ref, inc.grid_code[:6])]
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write changed incidents (inside the batch transaction)."""
@@ -104,6 +154,8 @@ class IncidentBook:
     def load(self, conn: sqlite3.Connection) -> None:
         """Reload the open incidents after a restart."""
         self._open.clear()
+        self._in_street.clear()
+        self._streets.clear()
         rows = conn.execute(
             "SELECT incident_id, rule_id, subject, grid_code, category_ref, source, opened_at, updated_at,"
             " level, peak_value, unit, window_s, state FROM incidents WHERE closed_at IS NULL"
@@ -128,3 +180,4 @@ class IncidentBook:
                 **state,
             )
             self._open[(rule, subject)] = inc
+            self._index(inc)
