@@ -7,6 +7,7 @@ the deadline from the working-time calendar.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from zoneinfo import ZoneInfo
 
@@ -29,8 +30,13 @@ _SEVERITY_FOR_LEVEL: dict[str, Severity] = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def case_key(incident_id: str) -> str:
-    """The idempotency key (external task number) of the case an incident files."""
+    """The idempotency key (external task number) of the case an incident files.
+
+    Memoised: a street or district summary lists its children's cases in every update, so
+    in a storm the same few thousand keys are asked for again and again.
+    """
     return "gs-" + hashlib.sha256(incident_id.encode()).hexdigest()[:32]
 
 

@@ -16,9 +16,12 @@ from gridsense.model.case import Evidence, Source
 LEVELS = ("blue", "yellow", "orange", "red")
 
 
+_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+
 def level_rank(level: str | None) -> int:
-    """-1 for no level, then blue < yellow < orange < red."""
-    return -1 if level is None else LEVELS.index(level)
+    """-1 for no level, then blue < yellow < orange < red; KeyError for anything else."""
+    return -1 if level is None else _RANK[level]
 
 
 def incident_id(rule_id: str, subject: str, opened_at: datetime) -> str:
