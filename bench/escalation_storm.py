@@ -1,6 +1,6 @@
 """A citywide storm: escalation's cost per grid incident as thousands are open at once.
 
-    python bench/escalation_storm.py [--grids 1000 10000] [--repeat 3]
+    python bench/escalation_storm.py [--grids 1000 3000] [--repeat 3]
 
 A storm spreads over N grids of six districts (30 streets each, grids in street order
 shuffled), opening one grid incident after another, then clears them in another order.
@@ -72,7 +72,7 @@ def run(escalation: type[Escalation] | type[FullScanEscalation], n: int) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grids", type=int, nargs="+", default=[1_000, 10_000])
+    ap.add_argument("--grids", type=int, nargs="+", default=[1_000, 3_000])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print("grids in the storm   incremental µs/change   full rescan µs/change   rescan / incremental")
