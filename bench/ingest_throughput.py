@@ -105,16 +105,21 @@ def write_registry(tmp: Path, n_devices: int, n_grids: int) -> tuple[Path, Path,
 
 
 def write_messages(
-    path: Path, devices: list[tuple[str, str]], n: int, bad_fraction: float = 0.0, crossing_every: int = 0
+    path: Path, devices: list[tuple[str, str]], n: int, bad_fraction: float = 0.0, storm: bool = False
 ) -> int:
     """Realistic payloads (~100–200 B, device, ts, value, battery), half JSON, half SenML.
 
-    ``crossing_every``: every k-th rain message carries 25 mm, over the 20 mm short-heavy-rain
-    line, so some readings open incidents (latency to the outbox).
+    ``storm``: a storm front sweeps across the grids while the stream runs. The stream passes
+    over every gauge in turn; in the k-th of P passes the rain gauges of the k-th P-th of the
+    grids read 25 mm, over the 20 mm short-heavy-rain line, so grid incidents open (and
+    street and district summaries follow) all through the stream, into a pipeline that has
+    seen every gauge, rather than all at once in its first second.
     """
     rng = random.Random(1)
     start = datetime.now(UTC) - timedelta(hours=2)
     bad = 0
+    grid_index = {g: i for i, g in enumerate(sorted({g for _, g in devices}))}
+    passes = -(-n // len(devices))
     with path.open("wb") as f:
         for i in range(n):
             dev, grid = devices[i % len(devices)]
@@ -127,7 +132,8 @@ def write_messages(
             else:
                 measure = "level" if kind is Kind.WATER else "amount"
                 value = round(rng.uniform(0, 3), 1) if kind is Kind.WATER else round(rng.uniform(0, 0.4), 1)
-                if crossing_every and kind is Kind.RAIN and i % crossing_every == 0:
+                front = grid_index[grid] * passes // len(grid_index)  # the pass the storm reaches it
+                if storm and kind is Kind.RAIN and front == i // len(devices):
                     value = 25.0
                 s = Sample(dev, kind, ts, measure, value, round(rng.uniform(40, 100), 1))
                 payload = encode_json(s) if i % 2 else encode_senml(s)
@@ -543,8 +549,11 @@ def run_throughput(args: argparse.Namespace) -> None:
 def run_latency(args: argparse.Namespace, rate: float) -> None:
     """A live stream at ``rate``; publish → stored and publish → case-in-outbox latencies.
 
-    ``rate`` < 0: half the sustained rate of this same stream (1 % of readings cross a
-    threshold, so cases are filed), measured first by draining it.
+    ``rate`` < 0: half the sustained rate of this kind of stream (a storm front sweeping across
+    the grids, so cases are filed), measured first by draining 60,000 messages of it.
+
+    The first pass over the gauges is also the pipeline's first sight of each one (a fresh
+    store); the figures after it are reported on their own as well.
     """
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-bench-"))
     grids, devices_csv, devices = write_registry(tmp, args.devices, args.grids)
@@ -558,27 +567,31 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     broker = MosquittoBroker(extra_conf=BENCH_CONF).start()
     sustained = None
     if rate < 0:
-        write_messages(file, devices, 60_000, crossing_every=101)
+        write_messages(file, devices, 60_000, storm=True)
         drain_cfg = pipeline_config(
             tmp, broker, grids, devices_csv, 1, "live-drain", None, platform_url, defaults=True
         )
         measured = pipeline_rate(drain_cfg, broker, file, 60_000, 1)
         measured.app.stop()
         end_session(broker, drain_cfg.mqtt.client_id)
-        rate = measured.rate / 2
+        sustained = measured.rate
+        rate = sustained / 2
     n = int(rate * (args.outage + 30 if args.outage else 20))  # an outage, then time to drain
-    write_messages(file, devices, n, crossing_every=101)
+    write_messages(file, devices, n, storm=True)
     cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, "live", None, platform_url, True)
     app = App(cfg)
     stored_lat: list[float] = []
     stored_at: list[float] = []
     case_lat: list[float] = []
+    case_at: list[float] = []
 
     def on_commit(readings: list[Reading], changes: list[IncidentChange]) -> None:
         now = time.time()
         stored_lat.extend(now - r.ts.timestamp() for r in readings)
         stored_at.extend([now] * len(readings))
-        case_lat.extend(now - c.at.timestamp() for c in changes if c.kind == "opened")
+        opened = [now - c.at.timestamp() for c in changes if c.kind == "opened"]
+        case_lat.extend(opened)
+        case_at.extend([now] * len(opened))
 
     outage: dict[str, float] = {}
 
@@ -614,16 +627,22 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         cleanup.close()
     if args.outage:
         report_outage(outage, stored_at, stored_lat)
-    q = statistics.quantiles(stored_lat, n=100)
     half = f", half the sustained {sustained:.0f} msg/s of this stream" if sustained else ""
     print(f"\nlive stream at {rate:.0f} msg/s ({len(stored_lat)} readings{half}):")
-    print(f"  publish → stored          p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms")
-    if len(case_lat) >= 2:
-        cq = statistics.quantiles(case_lat, n=100)
-        print(
-            f"  publish → case in outbox  p50 {cq[49] * 1000:7.1f} ms   p99 {cq[98] * 1000:7.1f} ms"
-            f"   ({len(case_lat)} cases; target p99 ≤ 100 ms)"
-        )
+    # The first pass over the gauges ends when its last reading is stored.
+    warm = stored_at[min(len(devices), len(stored_at)) - 1]
+    for name, lats, at, what in (
+        ("publish → stored", stored_lat, stored_at, "readings"),
+        ("publish → case in outbox", case_lat, case_at, "cases; target p99 ≤ 100 ms"),
+    ):
+        later = [lat for lat, t in zip(lats, at, strict=True) if t > warm]
+        for part, xs in (("whole run", lats), ("after the first pass", later)):
+            if len(xs) >= 2:
+                q = statistics.quantiles(xs, n=100)
+                print(
+                    f"  {name:25s} {part:21s} p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms"
+                    f"   ({len(xs)} {what})"
+                )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
