@@ -10,7 +10,8 @@ shared machines vary by ±10 % run to run. The stream is the ingest bench's (hal
 SenML, realistic payloads, ``bench/ingest_throughput.py``): 32,000 messages from 10,000
 gauges over 1,000 grids, in batches of 2,000, into a fresh store, so every gauge is first
 seen in it. The rate it prints is meaningless under valgrind; without it, it is the handler's
-rate on this stream.
+rate on this stream. ``--storm`` uses the latency run's stream instead, in which a storm front
+sweeps the grids (cases, and street and district summaries, open and follow all through it).
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ class _NoBroker:
     port = 1883
 
 
-def config(tmp: Path, messages: int) -> tuple[GridsenseConfig, list[InboundMessage]]:
+def config(tmp: Path, messages: int, storm: bool = False) -> tuple[GridsenseConfig, list[InboundMessage]]:
     grids, devices_csv, devices = write_registry(tmp, 10_000, 1_000)
     stream = tmp / "messages.txt"
-    write_messages(stream, devices, messages)
+    write_messages(stream, devices, messages, storm=storm)
     now = datetime.now(UTC)
     msgs = []
     for i, line in enumerate(stream.read_bytes().splitlines()):
@@ -55,14 +56,25 @@ def config(tmp: Path, messages: int) -> tuple[GridsenseConfig, list[InboundMessa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=32_000)
+    ap.add_argument("--batch", type=int, default=0, help="messages a batch (default: the bench's 2,000)")
+    ap.add_argument(
+        "--storm",
+        action="store_true",
+        help="the latency run's stream: a storm front sweeps the grids, opening incidents and summaries",
+    )
     args = ap.parse_args()
-    cfg, msgs = config(Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")), args.messages)
+    cfg, msgs = config(Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")), args.messages, args.storm)
     app = App(cfg)
-    size = cfg.mqtt.batch_max
+    size = args.batch or cfg.mqtt.batch_max
+    queued = 0
     t0 = time.perf_counter()
     for i in range(0, len(msgs), size):
-        app.pipeline.handle(msgs[i : i + size])
-    print(f"{len(msgs)} messages, {len(msgs) / (time.perf_counter() - t0):.0f} msg/s")
+        queued += app.pipeline.handle(msgs[i : i + size]).cases_queued
+    took = time.perf_counter() - t0
+    print(
+        f"{len(msgs)} messages, {len(msgs) / took:.0f} msg/s, {took / len(msgs) * 1e6:.1f} µs a message;"
+        f" {app.pipeline.open_incidents} incidents open, {queued} cases and updates queued"
+    )
     app.conn.close()
 
 

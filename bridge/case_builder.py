@@ -40,6 +40,23 @@ def case_key(incident_id: str) -> str:
     return "gs-" + hashlib.sha256(incident_id.encode()).hexdigest()[:32]
 
 
+def updates_to_send(changes: list[IncidentChange]) -> list[IncidentChange]:
+    """One batch's changes, less each "updated" one that a later "updated" change of the same
+    incident in the batch supersedes (unless it carries evidence of its own).
+
+    Cases and updates are built once the whole batch is evaluated, from the incidents' final
+    state, so a superseded update would repeat the later one's note and linked cases word for
+    word under another key: in a storm, a district summary that twenty grids of one batch
+    joined sent the platform twenty identical notes, each listing every grid of the district.
+    """
+    last = {c.incident.incident_id: i for i, c in enumerate(changes) if c.kind == "updated"}
+    return [
+        c
+        for i, c in enumerate(changes)
+        if c.kind != "updated" or c.evidence or last[c.incident.incident_id] == i
+    ]
+
+
 def severity_for(category_severity: Severity, level: str | None) -> Severity:
     """The category's severity, raised by the warning level (orange → urgent, red → most urgent)."""
     by_level = _SEVERITY_FOR_LEVEL.get(level or "", "routine")

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from bridge.case_builder import CaseBuilder
+from bridge.case_builder import CaseBuilder, updates_to_send
 from bridge.outbox import CaseOutbox
 from bridge.pg_outbox import PgCaseOutbox
 from gridsense.config import GridsenseConfig
@@ -253,7 +253,7 @@ class GaugePipeline:
                 for kind in self._kinds_seen:  # camera frames, asset pings: their own state
                     changes.extend(self._handlers[kind].commit(self._conn, self._prepared.get(kind, []), now))
                 self._book.flush(self._conn)
-                for change in changes:
+                for change in updates_to_send(changes):
                     out.cases_queued += self._queue(change)
                 out.changes = len(changes)
                 self._deadletters.add(out.dead_letters)

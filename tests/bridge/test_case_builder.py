@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.case_builder import CaseBuilder, case_key
+from bridge.case_builder import CaseBuilder, case_key, updates_to_send
 from gridsense.config import BridgeConfig
 from gridsense.model.case import Evidence
 from gridsense.model.catalog import Catalog
@@ -244,3 +244,20 @@ def test_cleared_update_is_keyed_by_case() -> None:
 def test_unknown_grid_is_refused() -> None:
     with pytest.raises(KeyError, match="110102099001001"):
         builder().case(change(incident("110102099001001")))
+
+
+def test_a_batch_sends_one_update_per_summary_not_one_per_child_that_joined() -> None:
+    """Updates are built from the incidents' state after the batch: a superseded "updated"
+    change would send the later one's note again under another key."""
+    district, street, grid = incident("110102012001001"), incident("110102012001002"), incident()
+    t = [OPENED + timedelta(seconds=s) for s in range(6)]
+    first = IncidentChange("updated", district, t[0])
+    proof = IncidentChange("updated", street, t[1], (readings(street),))  # evidence: never dropped
+    opened = IncidentChange("opened", grid, t[2])
+    raised = IncidentChange("raised", district, t[3])
+    street_last = IncidentChange("updated", street, t[4])
+    last = IncidentChange("updated", district, t[5])
+    batch = [first, proof, opened, raised, street_last, last]
+    assert updates_to_send(batch) == [proof, opened, raised, street_last, last]
+    assert updates_to_send([first]) == [first]
+    assert updates_to_send([]) == []
