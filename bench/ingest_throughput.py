@@ -637,13 +637,17 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     ):
         later = [lat for lat, t in zip(lats, at, strict=True) if t > warm]
         for part, xs in (("whole run", lats), ("after the first pass", later)):
-            if len(xs) >= 2:
-                q = statistics.quantiles(xs, n=100)
-                print(
-                    f"  {name:25s} {part:21s} p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms"
-                    f"   ({len(xs)} {what})"
-                )
+            print_latency(f"{name:25s} {part:21s}", xs, what)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_latency(label: str, latencies: list[float], what: str) -> None:
+    """One line: p50 and p99 of ``latencies`` (seconds) in ms, if there are enough to say."""
+    if len(latencies) >= 2:
+        q = statistics.quantiles(latencies, n=100)
+        print(
+            f"  {label} p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms   ({len(latencies)} {what})"
+        )
 
 
 def report_outage(outage: dict[str, float], stored_at: list[float], stored_lat: list[float]) -> None:
@@ -659,12 +663,7 @@ def report_outage(outage: dict[str, float], stored_at: list[float], stored_lat: 
         f" all delivered {drained - up:.2f} s later (the breaker's probe included)"
     )
     for name, lats in (("during the drain", during), ("rest of the run", rest)):
-        if len(lats) >= 2:
-            q = statistics.quantiles(lats, n=100)
-            print(
-                f"  publish → stored, {name:17s} p50 {q[49] * 1000:7.1f} ms   p99 {q[98] * 1000:7.1f} ms"
-                f"   ({len(lats)} readings)"
-            )
+        print_latency(f"publish → stored, {name:17s}", lats, "readings")
 
 
 def run_memory(counts: list[int]) -> None:
