@@ -120,6 +120,11 @@ def write_messages(
     bad = 0
     grid_index = {g: i for i, g in enumerate(sorted({g for _, g in devices}))}
     passes = -(-n // len(devices))
+
+    def storm_front(grid: str) -> int:
+        """The pass over the gauges in which the storm reaches ``grid``."""
+        return grid_index[grid] * passes // len(grid_index)
+
     with path.open("wb") as f:
         for i in range(n):
             dev, grid = devices[i % len(devices)]
@@ -132,8 +137,7 @@ def write_messages(
             else:
                 measure = "level" if kind is Kind.WATER else "amount"
                 value = round(rng.uniform(0, 3), 1) if kind is Kind.WATER else round(rng.uniform(0, 0.4), 1)
-                front = grid_index[grid] * passes // len(grid_index)  # the pass the storm reaches it
-                if storm and kind is Kind.RAIN and front == i // len(devices):
+                if storm and kind is Kind.RAIN and storm_front(grid) == i // len(devices):
                     value = 25.0
                 s = Sample(dev, kind, ts, measure, value, round(rng.uniform(40, 100), 1))
                 payload = encode_json(s) if i % 2 else encode_senml(s)

@@ -124,8 +124,7 @@ class GaugePipeline:
                     keep = timedelta(seconds=WINDOWS["24h"] + self._cfg.rules.lateness_s + 3600)
                     self._readings.prune_before(now - keep)
                 self._book.flush(self._conn)
-                for change in changes:
-                    self._queue(change)
+                self._queue_all(changes)
         except sqlite3.Error as exc:
             self._book.discard_changes()
             self._store_full_or_fatal(exc)
@@ -253,8 +252,7 @@ class GaugePipeline:
                 for kind in self._kinds_seen:  # camera frames, asset pings: their own state
                     changes.extend(self._handlers[kind].commit(self._conn, self._prepared.get(kind, []), now))
                 self._book.flush(self._conn)
-                for change in updates_to_send(changes):
-                    out.cases_queued += self._queue(change)
+                out.cases_queued += self._queue_all(changes)
                 out.changes = len(changes)
                 self._deadletters.add(out.dead_letters)
         except sqlite3.Error as exc:
@@ -297,12 +295,16 @@ class GaugePipeline:
                 inc.unit,
             )
 
-    def _queue(self, change: IncidentChange) -> int:
+    def _queue_all(self, changes: list[IncidentChange]) -> int:
+        """Queue the cases and updates one transaction's changes call for; how many were new."""
         outbox: CaseOutbox | PgCaseOutbox = self.shared_outbox or self._outbox
-        if change.kind == "opened":
-            return int(outbox.enqueue_case(self._builder.case(change)))
-        update = self._builder.update(change)
-        return int(outbox.enqueue_update(update, change.incident.grid_code))
+        queued = 0
+        for change in updates_to_send(changes):
+            if change.kind == "opened":
+                queued += outbox.enqueue_case(self._builder.case(change))
+            else:
+                queued += outbox.enqueue_update(self._builder.update(change), change.incident.grid_code)
+        return queued
 
 
 def _device_of(topic: str) -> str | None:

@@ -26,7 +26,7 @@ from gridsense.model.incident import Incident, IncidentChange, incident_id, leve
 from gridsense.model.reading import Reading
 from gridsense.model.registry import DeviceRegistry
 from rules.escalation import Escalation
-from rules.incidents import IncidentBook
+from rules.incidents import IncidentBook, is_grid_incident
 from rules.series import FINE_S, NEEDS, DeviceSeries, Op, resolution
 from rules.spec import RuleFile, StalenessRule, WindowRule
 
@@ -304,7 +304,7 @@ class RuleEngine:
 
     def tick(self, now: datetime) -> list[IncidentChange]:
         """Advance time: close quiet incidents, open staleness incidents, review escalations."""
-        changes = self._close_quiet([i for i in self._book.open_incidents() if i.subject == i.grid_code], now)
+        changes = self._close_quiet([i for i in self._book.open_incidents() if is_grid_incident(i)], now)
         t = now.timestamp()
         for dev in self._devices:
             rule = self._stale_rules.get(dev.kind)
