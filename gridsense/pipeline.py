@@ -80,6 +80,7 @@ class GaugePipeline:
         #: A PostgreSQL outbox shared by several workers, if configured (cases go there instead).
         self.shared_outbox: PgCaseOutbox | None = None
         self._max_future = timedelta(seconds=cfg.limits.max_future_s)
+        self._max_gauge_bytes = cfg.limits.max_gauge_bytes  # read once: a pydantic field read is slow
         self._rate_limit = DeviceRateLimit(cfg.limits.device_msgs_per_min, cfg.limits.device_burst)
         self.stopping = threading.Event()
         #: How often a write found the disk (or the store's size limit) full: the metric.
@@ -155,10 +156,8 @@ class GaugePipeline:
             with DETECTOR_LATENCY_SECONDS.labels(detector=topic.kind.value).time():
                 self._prepared.setdefault(topic.kind, []).append(handler.prepare(msg, topic, now))
             return []
-        if len(msg.payload) > self._cfg.limits.max_gauge_bytes:
-            raise Rejected(
-                "too_large", f"{len(msg.payload)} bytes > limit {self._cfg.limits.max_gauge_bytes}"
-            )
+        if len(msg.payload) > self._max_gauge_bytes:
+            raise Rejected("too_large", f"{len(msg.payload)} bytes > limit {self._max_gauge_bytes}")
         samples = decode_gauge(msg.payload, now, self._max_future)
         return [self._normaliser.normalise(topic, s) for s in samples]
 

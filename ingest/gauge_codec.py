@@ -22,13 +22,14 @@ longest the sensor will stay silent, is kept as the device's staleness contract.
 from __future__ import annotations
 
 import math
-import operator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
+from msgspec.structs import astuple
 
 from gridsense.errors import Rejected
 from gridsense.model.envelopes import Kind
@@ -37,15 +38,27 @@ from ingest.gauge_wire import TYPED, JsonGauge, SenmlRecord
 # RFC 8428 §4.5.3: times below 2**28 are relative to now.
 _SENML_RELATIVE_LIMIT = 2**28
 
-_DEPTH_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
-_LEVEL_TO_CM = {"m": 100.0, "cm": 1.0, "mm": 0.1}
-_RATE_TO_MM_H = {"m/s": 1000.0 * 3600.0, "mm/h": 1.0}
-_JSON_FIELDS = {
-    "rain_mm": (Kind.RAIN, "amount"),
-    "rain_counter_mm": (Kind.RAIN, "counter"),
-    "rain_rate_mm_h": (Kind.RAIN, "rate"),
-    "snow_depth_cm": (Kind.SNOW, "level"),
-    "water_level_cm": (Kind.WATER, "level"),
+# Compiled (gridsense/hot_path.py), a module-level name marked Final is a C static; any other
+# is a dict lookup in the module's globals at every use, and an enum member (``Kind.RAIN``)
+# one more attribute read through the enum class's ``__getattr__`` hook (about 600
+# instructions under callgrind). The per-reading code reads these instead.
+_RAIN: Final = Kind.RAIN
+_SNOW: Final = Kind.SNOW
+_WATER: Final = Kind.WATER
+_UNSET: Final[Any] = UNSET
+_UTC: Final = UTC
+_fromtimestamp: Final = datetime.fromtimestamp
+_fromisoformat: Final = datetime.fromisoformat
+
+_DEPTH_TO_MM: Final = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+_LEVEL_TO_CM: Final = {"m": 100.0, "cm": 1.0, "mm": 0.1}
+_RATE_TO_MM_H: Final = {"m/s": 1000.0 * 3600.0, "mm/h": 1.0}
+_JSON_FIELDS: Final = {
+    "rain_mm": (_RAIN, "amount"),
+    "rain_counter_mm": (_RAIN, "counter"),
+    "rain_rate_mm_h": (_RAIN, "rate"),
+    "snow_depth_cm": (_SNOW, "level"),
+    "water_level_cm": (_WATER, "level"),
 }
 _JSON_KEYS = {"device_id", "ts", "battery", "ut", *_JSON_FIELDS}
 
@@ -65,6 +78,16 @@ class Sample(NamedTuple):
     update_interval_s: float | None = None
 
 
+#: ``Sample(...)`` runs the NamedTuple's generated ``__new__``, an interpreted frame (about
+#: 2,000 instructions under callgrind); the tuple constructor it ends in, called directly,
+#: builds the same object for a fraction of that. The fast paths build their samples with
+#: it, every field given in order.
+_new_sample: Final = cast(
+    Callable[[type[Sample], tuple[str, Kind, datetime, str, float, float | None, float | None]], Sample],
+    tuple.__new__,
+)
+
+
 def _finite_number(v: Any, what: str) -> float:
     if type(v) is float:  # the common case first (JSON numbers arrive as float or int)
         if v - v == 0.0:  # false for inf and NaN
@@ -82,18 +105,18 @@ def _finite_number(v: Any, what: str) -> float:
 def _timestamp(v: Any) -> datetime:
     if isinstance(v, str):
         try:
-            ts = datetime.fromisoformat(v)
+            ts = _fromisoformat(v)
         except ValueError:
             raise Rejected("schema", f"ts {v!r} is not ISO-8601") from None
         if ts.tzinfo is None:
             raise Rejected("schema", f"ts {v!r} has no timezone")
         try:
-            return ts.astimezone(UTC)
+            return ts.astimezone(_UTC)
         except OverflowError:  # year 1 or 9999 with an offset that leaves the datetime range
             raise Rejected("schema", f"ts {v!r} is out of range") from None
     secs = _finite_number(v, "ts")
     try:
-        return datetime.fromtimestamp(secs, UTC)
+        return _fromtimestamp(secs, _UTC)
     except (OverflowError, OSError, ValueError):
         raise Rejected("schema", f"ts {v!r} is out of range") from None
 
@@ -114,7 +137,7 @@ def _check(sample: Sample, now: datetime, max_future: timedelta) -> Sample:
         raise Rejected("non_finite", f"{sample.kind} {sample.measure} is {sample.value}")
     if sample.ts - now > max_future:
         raise Rejected("future_timestamp", f"{sample.ts.isoformat()} is more than {max_future} ahead")
-    if sample.kind is Kind.RAIN and sample.value < 0:
+    if sample.kind is _RAIN and sample.value < 0:
         raise Rejected("negative_rain", f"rain {sample.measure} {sample.value} < 0")
     if sample.measure == "level" and sample.value < -1000:
         raise Rejected("out_of_range", f"{sample.kind} level {sample.value} cm")
@@ -130,10 +153,10 @@ def decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> list[S
     and says why. tests/ingest/test_gauge_fast_path.py holds the two to the same result.
     """
     try:
-        doc = TYPED.decode(payload)
+        doc = _TYPED.decode(payload)
     except msgspec.MsgspecError:
         return decode_gauge_reference(payload, now, max_future)
-    samples = _fast_json(doc) if isinstance(doc, JsonGauge) else _fast_senml(doc, now)
+    samples = _fast_senml(doc, now) if isinstance(doc, list) else _fast_json(doc)
     if samples is None:
         return decode_gauge_reference(payload, now, max_future)
     return [_check(s, now, max_future) for s in samples]
@@ -271,27 +294,27 @@ def _senml_value(
     if measure == "rain":
         if unit in _RATE_TO_MM_H:
             return (
-                Kind.RAIN,
+                _RAIN,
                 "rate",
                 (bv + _finite_number(v, "rain v")) * _RATE_TO_MM_H[unit],
             )
         if unit not in _DEPTH_TO_MM:
             raise Rejected("unsupported_unit", f"rain unit {unit!r}")
-        if s is not UNSET:
+        if s is not _UNSET:
             return (
-                Kind.RAIN,
+                _RAIN,
                 "counter",
                 (bs + _finite_number(s, "rain s")) * _DEPTH_TO_MM[unit],
             )
         return (
-            Kind.RAIN,
+            _RAIN,
             "amount",
             (bv + _finite_number(v, "rain v")) * _DEPTH_TO_MM[unit],
         )
-    if measure in {"snow_depth", "water_level"}:
+    if measure == "snow_depth" or measure == "water_level":
         if unit not in _LEVEL_TO_CM:
             raise Rejected("unsupported_unit", f"{measure} unit {unit!r}")
-        kind = Kind.SNOW if measure == "snow_depth" else Kind.WATER
+        kind = _SNOW if measure == "snow_depth" else _WATER
         return (
             kind,
             "level",
@@ -304,27 +327,40 @@ def _senml_value(
 #
 # The payload's typed shapes live in ingest/gauge_wire.py (see there why).
 
-#: The value fields of a JSON gauge in the order of ``_JSON_FIELDS``, in one C call.
-_value_fields = operator.attrgetter(*_JSON_FIELDS)
+# A struct's fields are read all at once, with ``astuple`` (one C call), instead of one
+# attribute read each (some 200 instructions apiece, 32 for a SenML pack of two records).
+# The readers below unpack them by position: these are the positions they expect.
+_JSON_ORDER: Final = ("device_id", "ts", *_JSON_FIELDS, "battery", "ut")
+_SENML_ORDER: Final = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "s", "t", "ut")
+if JsonGauge.__struct_fields__ != _JSON_ORDER or SenmlRecord.__struct_fields__ != _SENML_ORDER:
+    raise ImportError("ingest.gauge_wire's fields moved: update the positions in ingest.gauge_codec")
+#: The (kind, measure) of each value field, in the struct's order.
+_JSON_MEANING: Final = tuple(_JSON_FIELDS.values())
+_TYPED: Final = TYPED
 
 
 def _fast_json(doc: JsonGauge) -> list[Sample] | None:
     """``_decode_json`` for a payload with nothing to explain; None to ask the reference."""
-    field = None
-    for f, v in zip(_JSON_FIELDS, _value_fields(doc), strict=True):
-        if v is not UNSET:
-            if field is not None:
+    fields = astuple(doc)
+    found = -1
+    value = 0.0
+    for i in range(5):
+        v = fields[2 + i]
+        if v is not _UNSET:
+            if found >= 0:
                 return None  # two value fields
-            field, value = f, v
-    if field is None or not doc.device_id or (doc.ut is not UNSET and doc.ut <= 0):
+            found, value = i, v
+    device_id: str = fields[0]
+    battery, ut = fields[7], fields[8]
+    if found < 0 or not device_id or (ut is not _UNSET and ut <= 0):
         return None
-    kind, measure = _JSON_FIELDS[field]
+    kind, measure = _JSON_MEANING[found]
     try:
-        ts = _timestamp(doc.ts)
-        battery = _battery(doc.battery) if doc.battery is not None else None
+        ts = _timestamp(fields[1])
+        level = _battery(battery) if battery is not None else None
     except Rejected:
         return None
-    return [Sample(doc.device_id, kind, ts, measure, value, battery, None if doc.ut is UNSET else doc.ut)]
+    return [_new_sample(Sample, (device_id, kind, ts, measure, value, level, None if ut is _UNSET else ut))]
 
 
 def _fast_senml(pack: list[SenmlRecord], now: datetime) -> list[Sample] | None:
@@ -384,47 +420,48 @@ def _one_reading(pack: list[SenmlRecord], now: datetime) -> list[Sample] | None:
     resolved without the general loop's bookkeeping (no base value or sum, one instant; a
     relative ``bt`` is resolved against ``now`` as RFC 8428 §4.5.3 asks); None for any other
     shape, which the general loop takes."""
-    head = pack[0]
+    bn, bt, bu, bv, bs, _, n, u, v, s, t, ut = astuple(pack[0])
     if (
-        head.bn is UNSET
-        or head.bt is UNSET
-        or head.n is UNSET
-        or head.u is UNSET
-        or head.t is not UNSET
-        or head.bu is not UNSET
-        or head.bv is not UNSET
-        or head.bs is not UNSET
-        or (head.ut is not UNSET and head.ut <= 0)
+        bn is _UNSET
+        or bt is _UNSET
+        or n is _UNSET
+        or u is _UNSET
+        or t is not _UNSET
+        or bu is not _UNSET
+        or bv is not _UNSET
+        or bs is not _UNSET
+        or (ut is not _UNSET and ut <= 0)
     ):
         return None
+    base: str = bn
+    name: str = n
     battery = None
     if len(pack) == 2:
-        tail = pack[1]
+        t_bn, t_bt, t_bu, t_bv, t_bs, _, t_n, t_u, t_v, t_s, t_t, t_ut = astuple(pack[1])
         if (
-            tail.n != "battery"
-            or tail.u is UNSET
-            or tail.v is UNSET
-            or tail.bn is not UNSET
-            or tail.bt is not UNSET
-            or tail.t is not UNSET
-            or tail.ut is not UNSET
-            or tail.s is not UNSET
-            or tail.bu is not UNSET
-            or tail.bv is not UNSET
-            or tail.bs is not UNSET
+            t_n != "battery"
+            or t_u is _UNSET
+            or t_v is _UNSET
+            or t_bn is not _UNSET
+            or t_bt is not _UNSET
+            or t_t is not _UNSET
+            or t_ut is not _UNSET
+            or t_s is not _UNSET
+            or t_bu is not _UNSET
+            or t_bv is not _UNSET
+            or t_bs is not _UNSET
         ):
             return None
-        if not head.bn.endswith(":") or ":" in head.n:
+        if not base.endswith(":") or ":" in name:
             return None  # the battery record might name another device: the loop tells
-        battery = _battery(0.0 + tail.v, tail.u)  # 0.0 +: a -0.0 resolves as the loop's does
-    device, measure = _device_from_name(head.bn + head.n)
+        battery = _battery(0.0 + t_v, t_u)  # 0.0 +: a -0.0 resolves as the loop's does
+    device, measure = _device_from_name(base + name)
     if measure == "battery":
         return None
-    t = head.bt + 0.0
-    ts = now + timedelta(seconds=t) if abs(t) < _SENML_RELATIVE_LIMIT else _timestamp(t)
-    v = None if head.v is UNSET else head.v
-    kind, m, value = _senml_value(measure, head.u, v, head.s, 0.0, 0.0, 0)
-    return [Sample(device, kind, ts, m, value, battery, None if head.ut is UNSET else head.ut)]
+    at: float = bt + 0.0
+    ts = now + timedelta(seconds=at) if abs(at) < _SENML_RELATIVE_LIMIT else _timestamp(at)
+    kind, m, value = _senml_value(measure, u, None if v is _UNSET else v, s, 0.0, 0.0, 0)
+    return [_new_sample(Sample, (device, kind, ts, m, value, battery, None if ut is _UNSET else ut))]
 
 
 def encode_json(sample: Sample) -> bytes:

@@ -8,6 +8,7 @@ start, so a restart does not count a counter's total twice.
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from gridsense.errors import Rejected
 from gridsense.model.envelopes import CANONICAL_UNIT
@@ -17,6 +18,7 @@ from gridsense.model.timekeys import epoch_ms
 from ingest.gauge_codec import Sample
 from ingest.topics import Topic
 
+_UNIT: Final = CANONICAL_UNIT  # a C static once compiled, not a globals lookup a reading
 
 class GaugeNormaliser:
     """Sample + topic → Reading, or ``Rejected`` with the reason."""
@@ -51,7 +53,8 @@ class GaugeNormaliser:
                 f"{device_id} is a {kind} device; topic says {topic.kind}, payload carries {sample.kind}",
             )
         ms = epoch_ms(sample.ts)
-        last_ms, last_counter = self._last.get(device_id, (None, None))
+        last = self._last.get(device_id)
+        last_ms, last_counter = (None, None) if last is None else last
         if last_ms is not None and ms < last_ms - self._lateness_ms:
             raise Rejected(
                 "late",
@@ -87,7 +90,7 @@ class GaugeNormaliser:
             grid_code,
             sample.ts,
             value,
-            CANONICAL_UNIT[kind],
+            _UNIT[kind],
             counter,
             sample.battery,
             sample.update_interval_s,

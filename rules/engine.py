@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from gridsense.model.case import Evidence
 from gridsense.model.envelopes import Kind
@@ -42,6 +42,13 @@ class Member:
     level: str | None = None
     since: dict[str, float] = field(default_factory=dict)  # level → first time its trigger held
     left_at: dict[str, float] = field(default_factory=dict)  # level → when it was last left
+
+
+# Final: C statics once compiled. ``Kind.RAIN`` itself is an attribute read through the enum
+# class's ``__getattr__`` hook, about 600 instructions, on every reading that compares a kind.
+_RAIN: Final = Kind.RAIN
+_SNOW: Final = Kind.SNOW
+_WATER: Final = Kind.WATER
 
 
 class _RulePlan(NamedTuple):
@@ -88,6 +95,12 @@ class RuleEngine:
         self._ut: dict[str, float] = {}
         self._escalation = Escalation(spec.escalation, book)
         self.suspect_count = 0
+        # The quality lines, read once: the spec is a frozen pydantic model, whose every field
+        # read goes through its ``__getattr__`` hook.
+        q = spec.quality
+        self._rain_max_5min = q.rain_max_mm_per_5min
+        self._water_max_rise_min = q.water_max_rise_cm_per_min
+        self._snow_max_rise_h = q.snow_max_rise_cm_per_hour
 
     # --- state ------------------------------------------------------------------------
 
@@ -136,24 +149,21 @@ class RuleEngine:
 
     def check_quality(self, reading: Reading) -> Reading:
         """Flag a reading the gauge cannot physically produce; it is stored but never triggers."""
-        q = self.spec.quality
         series = self._series.get(reading.device_id)
         suspect = False
         kind, value = reading.kind, reading.value
-        if kind is Kind.RAIN:
+        if kind is _RAIN:
             recent = series.recent_sum(300) if series is not None else 0.0
-            suspect = value + recent > q.rain_max_mm_per_5min
+            suspect = value + recent > self._rain_max_5min
         elif series is not None and series.prev_ts is not None and series.prev_value is not None:
             dt = reading.ts_ms / 1000 - series.prev_ts
             if dt > 0:
                 rise = value - series.prev_value
-                if kind is Kind.WATER:
-                    suspect = (
-                        rise / (dt / 60.0) > q.water_max_rise_cm_per_min
-                        and rise > q.water_max_rise_cm_per_min
-                    )
-                elif kind is Kind.SNOW:
-                    suspect = rise / (dt / 3600.0) > q.snow_max_rise_cm_per_hour and rise > 5.0
+                if kind is _WATER:
+                    line = self._water_max_rise_min
+                    suspect = rise / (dt / 60.0) > line and rise > line
+                elif kind is _SNOW:
+                    suspect = rise / (dt / 3600.0) > self._snow_max_rise_h and rise > 5.0
         if suspect:
             self.suspect_count += 1
             log.warning(

@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable
-from typing import Literal
+from typing import Final, Literal
 
 Op = Literal["sum", "count", "max", "min", "last"]
-FINE_S, FINE_N = 60, 60
-COARSE_S, COARSE_N = 600, 144
-_NO_TOTALS = array("d")  # shared by every ring that keeps no running total; never written
-_EMPTY = {"sum": 0.0, "count": 0.0, "max": math.nan, "min": math.nan, "last": math.nan}
+# Final: constants the compiled module reads as C statics, not as lookups in its globals.
+FINE_S: Final = 60
+FINE_N: Final = 60
+COARSE_S: Final = 600
+COARSE_N: Final = 144
+_NO_TOTALS: Final = array("d")  # shared by every ring that keeps no running total; never written
+_EMPTY: Final = {"sum": 0.0, "count": 0.0, "max": math.nan, "min": math.nan, "last": math.nan}
 
 #: Which rings each aggregate reads.
 NEEDS: dict[str, tuple[Op, ...]] = {

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US: Final = timedelta(microseconds=1)
 
 
 def epoch_ms(ts: datetime) -> int:
@@ -21,5 +20,9 @@ def epoch_ms(ts: datetime) -> int:
     takes) is one millisecond short for about 1 in 8 timestamps. The store and the sink
     both key readings on this value.
     """
-    us: int = (ts - _EPOCH) // _ONE_US
-    return (us + 500) // 1000
+    since: timedelta = ts - _EPOCH
+    # The timedelta's own fields in integer arithmetic, which is what
+    # ``(since // timedelta(microseconds=1) + 500) // 1000`` works out (the days and seconds
+    # are whole milliseconds), without the generic division that costs about three times the
+    # instructions, and with every product small enough for the compiled fast path.
+    return since.days * 86_400_000 + since.seconds * 1000 + (since.microseconds + 500) // 1000
