@@ -17,6 +17,8 @@ sweeps the grids (cases, and street and district summaries, open and follow all 
 ``time.sleep(0)``, so that callgrind counts only the rest when given
 ``--zero-before=time_sleep``: with N = 10,000 (one message per gauge) every measured message
 comes from a gauge the pipeline has seen, as in a drain (10 messages a gauge) or in service.
+``--malformed`` makes every measured message malformed (the ingest bench's bad payload, on
+the same gauges' topics): the count against a valid run is what a bad message costs.
 """
 
 from __future__ import annotations
@@ -44,13 +46,21 @@ class _NoBroker:
     port = 1883
 
 
-def config(tmp: Path, messages: int, storm: bool = False) -> tuple[GridsenseConfig, list[InboundMessage]]:
+def config(
+    tmp: Path, messages: int, storm: bool = False, malformed_after: int | None = None
+) -> tuple[GridsenseConfig, list[InboundMessage]]:
+    """The pipeline's config and the stream; from message ``malformed_after`` on, every one is
+    malformed (the ingest bench's malformed payload, for the same gauges)."""
     grids, devices_csv, devices = write_registry(tmp, 10_000, 1_000)
     stream = tmp / "messages.txt"
     write_messages(stream, devices, messages, storm=storm)
+    lines = stream.read_bytes().splitlines()
+    if malformed_after is not None:
+        write_messages(stream, devices, messages, bad_fraction=1.0)
+        lines[malformed_after:] = stream.read_bytes().splitlines()[malformed_after:]
     now = datetime.now(UTC)
     msgs = []
-    for i, line in enumerate(stream.read_bytes().splitlines()):
+    for i, line in enumerate(lines):
         topic, payload = line.split(b"\t", 1)
         msgs.append(InboundMessage(topic.decode(), payload, now, 1, i % 65535 + 1))
     broker = _NoBroker()
@@ -73,9 +83,17 @@ def main() -> None:
         default=0,
         help="messages handled before the measured part (callgrind: --zero-before=time_sleep)",
     )
+    ap.add_argument(
+        "--malformed",
+        action="store_true",
+        help="every measured message malformed (the warm-up stays valid): what a bad message costs",
+    )
     args = ap.parse_args()
     cfg, msgs = config(
-        Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")), args.messages + args.warm, args.storm
+        Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")),
+        args.messages + args.warm,
+        args.storm,
+        args.warm if args.malformed else None,
     )
     app = App(cfg)
     size = args.batch or cfg.mqtt.batch_max
@@ -83,14 +101,17 @@ def main() -> None:
         app.pipeline.handle(msgs[i : min(i + size, args.warm)])
     time.sleep(0)  # the mark callgrind zeroes its counters at
     msgs = msgs[args.warm :]
-    queued = 0
+    queued = dead = 0
     t0 = time.perf_counter()
     for i in range(0, len(msgs), size):
-        queued += app.pipeline.handle(msgs[i : i + size]).cases_queued
+        out = app.pipeline.handle(msgs[i : i + size])
+        queued += out.cases_queued
+        dead += len(out.dead_letters)
     took = time.perf_counter() - t0
     print(
         f"{len(msgs)} messages, {len(msgs) / took:.0f} msg/s, {took / len(msgs) * 1e6:.1f} µs a message;"
-        f" {app.pipeline.open_incidents} incidents open, {queued} cases and updates queued"
+        f" {app.pipeline.open_incidents} incidents open, {queued} cases and updates queued,"
+        f" {dead} dead letters"
     )
     app.conn.close()
 
