@@ -143,9 +143,10 @@ class GaugePipeline:
     def open_incidents(self) -> int:
         return len(self._book.open_incidents())
 
-    def _decode(self, msg: InboundMessage, now: datetime) -> list[Reading]:
+    def _decode(self, msg: InboundMessage, now: datetime, now_mono: float) -> list[Reading]:
+        """``now_mono``: the batch's monotonic time, the rate limit's clock (immune to wall-clock steps)."""
         topic = self._scheme.parse(msg.topic)
-        self._rate_limit.take(topic.device_id, time.monotonic())  # immune to wall-clock steps
+        self._rate_limit.take(topic.device_id, now_mono)
         if topic.kind not in GAUGE_KINDS:
             handler = self._handlers.get(topic.kind)
             if handler is None:
@@ -206,6 +207,7 @@ class GaugePipeline:
     def _handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
         out = BatchOutcome()
         now = datetime.now(UTC)
+        now_mono = time.monotonic()  # once a batch: the messages of a batch arrived together
         self._prepared.clear()
         self._kinds_seen.clear()
         readings: list[Reading] = []
@@ -216,7 +218,7 @@ class GaugePipeline:
         received_s = 0.0
         for msg in batch:
             try:
-                decoded = self._decode(msg, now)
+                decoded = self._decode(msg, now, now_mono)
                 readings.extend(decoded)
                 if msg.received_at is not received:
                     received = msg.received_at
