@@ -91,6 +91,9 @@ class RuleEngine:
         self._plans = {k: [self._plan(k, r) for r in rules] for k, rules in self._window_rules.items()}
         self._series: dict[str, DeviceSeries] = {}
         self._members: dict[tuple[str, str], Member] = {}
+        #: How many members each device has: a quiet reading of a device with none skips its
+        #: rules without building a (rule, device) key for each (``_set_member``, ``_drop_member``).
+        self._member_count: dict[str, int] = {}
         self._last_seen: dict[str, float] = {}
         self._ut: dict[str, float] = {}
         self._escalation = Escalation(spec.escalation, book)
@@ -107,6 +110,7 @@ class RuleEngine:
     def reset(self) -> None:
         self._series.clear()
         self._members.clear()
+        self._member_count.clear()
         self._last_seen.clear()
         self._ut.clear()
 
@@ -115,7 +119,7 @@ class RuleEngine:
         for inc in self._book.open_incidents():
             for key, level in inc.device_levels.items():
                 rule_id, _, device_id = key.partition("|")
-                self._members[(rule_id, device_id)] = Member(level=level)
+                self._set_member(rule_id, device_id, Member(level=level))
         for dev in self._devices:
             self._last_seen.setdefault(dev.device_id, baseline.timestamp())
 
@@ -205,12 +209,13 @@ class RuleEngine:
         series.add(ts_s, reading.value)
         now = series.prev_ts if series.prev_ts is not None else ts_s
         rings, members = series.rings, self._members
+        watched = device in self._member_count  # a member of some rule: look each one up
         for rule, rule_id, slot, quiet_below in self._plans.get(kind, ()):
             if slot is not None:
                 value: float | None = rings[slot[0]].totals[slot[1]]
             else:
                 value = series.aggregate(rule.aggregate, rule.window_s)
-            if value is None or (value < quiet_below and (rule_id, device) not in members):
+            if value is None or (value < quiet_below and not (watched and (rule_id, device) in members)):
                 continue
             changes.extend(self._apply(rule, reading, round(value, 3), now, series))
         if changes:  # nearly every reading changes nothing, and then there is nothing to escalate
@@ -237,6 +242,20 @@ class RuleEngine:
         down = names[idx] if idx >= 0 else None
         return up if level_rank(up) > level_rank(down) else down
 
+    def _set_member(self, rule_id: str, device_id: str, m: Member) -> None:
+        key = (rule_id, device_id)
+        if key not in self._members:
+            self._member_count[device_id] = self._member_count.get(device_id, 0) + 1
+        self._members[key] = m
+
+    def _drop_member(self, rule_id: str, device_id: str) -> None:
+        del self._members[(rule_id, device_id)]
+        left = self._member_count[device_id] - 1
+        if left:
+            self._member_count[device_id] = left
+        else:
+            del self._member_count[device_id]
+
     def _apply(
         self, rule: WindowRule, reading: Reading, value: float, now: float, series: DeviceSeries
     ) -> list[IncidentChange]:
@@ -244,7 +263,8 @@ class RuleEngine:
         if m is None:
             if value < rule.levels[0].trigger:
                 return []  # the common case: quiet, and no state to keep
-            m = self._members[(rule.id, reading.device_id)] = Member()
+            m = Member()
+            self._set_member(rule.id, reading.device_id, m)
         key = _member_key(rule.id, reading.device_id)
         new = self._next_level(rule, m, value, now)
         group = self._book.open_for(rule.category, reading.grid_code)
@@ -258,7 +278,7 @@ class RuleEngine:
             self._book.touch(group)
         if new == m.level:
             if new is None and not m.since and not m.left_at:
-                del self._members[(rule.id, reading.device_id)]  # back to quiet: drop the state
+                self._drop_member(rule.id, reading.device_id)  # back to quiet: drop the state
             return []
         m.level = new
         at = reading.ts
