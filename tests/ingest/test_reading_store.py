@@ -24,7 +24,15 @@ from gridsense.model.reading import Reading
 from gridsense.txn import transaction
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json
-from ingest.reading_store import COLUMNS, SETTLE_MARGIN_MS, ReadingStore, SettleReadings, from_ms, newest_ms
+from ingest.reading_store import (
+    CHUNK_ROWS,
+    COLUMNS,
+    SETTLE_MARGIN_MS,
+    ReadingStore,
+    SettleReadings,
+    from_ms,
+    newest_ms,
+)
 
 T0 = datetime(2026, 7, 20, 8, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
@@ -47,7 +55,8 @@ minutes = st.integers(min_value=0, max_value=40)
 keys = st.tuples(devices, minutes.map(lambda m: T0_MS + m * MIN_MS))
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("insert"), st.lists(keys, min_size=1, max_size=8)),
+        # up to 80 keys: more than one of the store's multi-row statements, duplicates within them
+        st.tuples(st.just("insert"), st.lists(keys, min_size=1, max_size=80)),
         st.tuples(st.just("settle"), minutes.map(lambda m: T0_MS + m * MIN_MS)),
         st.tuples(st.just("prune"), minutes.map(lambda m: T0_MS + m * MIN_MS)),
         st.tuples(st.just("suspect"), st.lists(keys, max_size=3)),
@@ -101,6 +110,24 @@ def test_any_mix_of_inserts_settles_prunes_and_flags_behaves_as_one_table(
     got = [(r.device_id, int(r.ts.timestamp() * 1000)) for r in store.since(start)]
     assert [ms for _, ms in got] == sorted(ms for _, ms in got)
     assert sorted(got) == sorted(k for k in model if from_ms(k[1]) >= start)
+
+
+def test_a_batch_without_duplicates_goes_in_whole_statements_and_never_row_by_row() -> None:
+    """The property test above holds the outcome whatever happens; this one holds the fast way:
+    a duplicate-free batch of several multi-row statements and a remainder, and no rollback
+    to the row-by-row retry (which would give the same outcome for many times the cost)."""
+    conn = connect(":memory:")
+    store = ReadingStore(conn)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    n = 3 * CHUNK_ROWS + 5
+    with transaction(conn):
+        assert store.insert_many([reading("rg-a", T0_MS + m * MIN_MS) for m in range(n)]) == [True] * n
+    conn.set_trace_callback(None)
+    assert not [s for s in statements if s.startswith("ROLLBACK")]
+    assert len(keys_in(conn, "readings_recent")) == n
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) == 3 + 5  # three statements of CHUNK_ROWS rows, then five of one
 
 
 def test_a_late_reading_goes_to_the_settled_table_and_its_redelivery_is_a_duplicate() -> None:
