@@ -36,7 +36,7 @@ from gridsense.model.envelopes import Kind
 from ingest.gauge_wire import TYPED, JsonGauge, SenmlRecord
 
 # RFC 8428 §4.5.3: times below 2**28 are relative to now.
-_SENML_RELATIVE_LIMIT = 2**28
+_SENML_RELATIVE_LIMIT: Final = 2**28
 
 # Compiled (gridsense/hot_path.py), a module-level name marked Final is a C static; any other
 # is a dict lookup in the module's globals at every use, and an enum member (``Kind.RAIN``)
