@@ -49,6 +49,7 @@ _UNSET: Final[Any] = UNSET
 _UTC: Final = UTC
 _fromtimestamp: Final = datetime.fromtimestamp
 _fromisoformat: Final = datetime.fromisoformat
+_TYPED: Final = TYPED
 
 _DEPTH_TO_MM: Final = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 _LEVEL_TO_CM: Final = {"m": 100.0, "cm": 1.0, "mm": 0.1}
@@ -336,7 +337,6 @@ if JsonGauge.__struct_fields__ != _JSON_ORDER or SenmlRecord.__struct_fields__ !
     raise ImportError("ingest.gauge_wire's fields moved: update the positions in ingest.gauge_codec")
 #: The (kind, measure) of each value field, in the struct's order.
 _JSON_MEANING: Final = tuple(_JSON_FIELDS.values())
-_TYPED: Final = TYPED
 
 
 def _fast_json(doc: JsonGauge) -> list[Sample] | None:
