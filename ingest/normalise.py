@@ -20,6 +20,7 @@ from ingest.topics import Topic
 
 _UNIT: Final = CANONICAL_UNIT  # a C static once compiled, not a globals lookup a reading
 
+
 class GaugeNormaliser:
     """Sample + topic → Reading, or ``Rejected`` with the reason."""
 
