@@ -207,7 +207,9 @@ class GaugePipeline:
     def _handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
         out = BatchOutcome()
         now = datetime.now(UTC)
-        now_mono = time.monotonic()  # once a batch: the messages of a batch arrived together
+        # The rate limit's clock, read once a batch: a batch is handled in milliseconds, and the
+        # limit counts messages a minute.
+        now_mono = time.monotonic()
         self._prepared.clear()
         self._kinds_seen.clear()
         readings: list[Reading] = []
