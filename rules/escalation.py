@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gridsense.model.envelopes import district_of, street_of
 from gridsense.model.incident import Incident, IncidentChange, incident_id, level_rank
 from rules.incidents import IncidentBook, is_grid_incident
 from rules.spec import EscalationSpec
@@ -37,8 +38,8 @@ class Escalation:
             if not is_grid_incident(inc):
                 continue
             streets, districts = touched.setdefault(inc.category_ref, (set(), set()))
-            streets.add(inc.grid_code[:9])
-            districts.add(inc.grid_code[:6])
+            streets.add(street_of(inc.grid_code))
+            districts.add(district_of(inc.grid_code))
             at = c.at if at is None or c.at > at else at
         if at is None:
             return []

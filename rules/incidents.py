@@ -6,6 +6,7 @@ import json
 import sqlite3
 from datetime import datetime
 
+from gridsense.model.envelopes import district_of, street_of
 from rules.contract import Incident
 
 SCHEMA = """
@@ -98,24 +99,25 @@ class IncidentBook:
     def _index(self, inc: Incident) -> None:
         if not is_grid_incident(inc):
             return
-        street = inc.grid_code[:9]
+        street = street_of(inc.grid_code)
         self._in_street.setdefault((inc.category_ref, street), {})[inc.grid_code] = inc
-        self._streets.setdefault((inc.category_ref, inc.grid_code[:6]), {})[street] = None
+        self._streets.setdefault((inc.category_ref, district_of(inc.grid_code)), {})[street] = None
 
     def _unindex(self, inc: Incident) -> None:
         if not is_grid_incident(inc):
             return
-        street = inc.grid_code[:9]
+        street = street_of(inc.grid_code)
         grids = self._in_street.get((inc.category_ref, street))
         if grids is None or grids.get(inc.grid_code) is not inc:
             return
         del grids[inc.grid_code]
         if not grids:
             del self._in_street[(inc.category_ref, street)]
-            streets = self._streets[(inc.category_ref, inc.grid_code[:6])]
+            district = (inc.category_ref, district_of(inc.grid_code))
+            streets = self._streets[district]
             del streets[street]
             if not streets:
-                del self._streets[(inc.category_ref, inc.grid_code[:6])]
+                del self._streets[district]
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write changed incidents (inside the batch transaction)."""

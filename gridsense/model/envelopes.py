@@ -44,6 +44,16 @@ DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 GridCode = Annotated[str, Field(pattern=r"^\d{15}$", description="15-digit unit grid code")]
 
 
+def district_of(grid_code: str) -> str:
+    """The 6-digit district (区) code a grid code begins with."""
+    return grid_code[:6]
+
+
+def street_of(grid_code: str) -> str:
+    """The 9-digit street (街道) code a grid code begins with."""
+    return grid_code[:9]
+
+
 class Position(BaseModel):
     """A point, in the coordinate system named by ``crs``."""
 

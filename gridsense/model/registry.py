@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gridsense.errors import ConfigError
-from gridsense.model.envelopes import DeviceId, FiniteFloat, GridCode, Kind
+from gridsense.model.envelopes import DeviceId, FiniteFloat, GridCode, Kind, district_of, street_of
 from gridsense.model.geo import to_wgs84
 from gridsense.model.tables import read_rows, validate_row
 
@@ -51,11 +51,11 @@ class Grid(BaseModel):
 
     @property
     def district_code(self) -> str:
-        return self.grid_code[:6]
+        return district_of(self.grid_code)
 
     @property
     def street_code(self) -> str:
-        return self.grid_code[:9]
+        return street_of(self.grid_code)
 
     @property
     def community_code(self) -> str:
