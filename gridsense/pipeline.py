@@ -29,7 +29,7 @@ from gridsense.model.reading import Reading
 from gridsense.txn import transaction
 from ingest.contract import BatchOutcome, InboundMessage, KindHandler, ScheduledJob
 from ingest.deadletter import DeadLetter, DeadLetterStore
-from ingest.gauge_codec import decode_gauge
+from ingest.gauge_codec import try_decode_gauge
 from ingest.normalise import GaugeNormaliser
 from ingest.rate_limit import DeviceRateLimit
 from ingest.reading_store import ReadingStore, SettleReadings
@@ -143,8 +143,14 @@ class GaugePipeline:
     def open_incidents(self) -> int:
         return len(self._book.open_incidents())
 
-    def _decode(self, msg: InboundMessage, now: datetime, now_mono: float) -> list[Reading]:
-        """``now_mono``: the batch's monotonic time, the rate limit's clock (immune to wall-clock steps)."""
+    def _decode(self, msg: InboundMessage, now: datetime, now_mono: float) -> list[Reading] | Rejected:
+        """The message's readings, or why it is rejected.
+
+        A bad payload, the common rejection, comes back as a value (``try_decode_gauge``); a
+        bad topic, a gauge over its rate or one the registry does not know raise ``Rejected``.
+        ``now_mono``: the batch's monotonic time, the rate limit's clock (immune to wall-clock
+        steps).
+        """
         topic = self._scheme.parse(msg.topic)
         self._rate_limit.take(topic.device_id, now_mono)
         if topic.kind not in GAUGE_KINDS:
@@ -159,7 +165,9 @@ class GaugePipeline:
             return []
         if len(msg.payload) > self._max_gauge_bytes:
             raise Rejected("too_large", f"{len(msg.payload)} bytes > limit {self._max_gauge_bytes}")
-        samples = decode_gauge(msg.payload, now, self._max_future)
+        samples = try_decode_gauge(msg.payload, now, self._max_future)
+        if not isinstance(samples, list):  # a list check is one C macro; a Rejected check is not
+            return samples
         return [self._normaliser.normalise(topic, s) for s in samples]
 
     def handle(self, batch: Sequence[InboundMessage]) -> BatchOutcome:
@@ -221,15 +229,19 @@ class GaugePipeline:
         for msg in batch:
             try:
                 decoded = self._decode(msg, now, now_mono)
-                readings.extend(decoded)
-                if msg.received_at is not received:
-                    received = msg.received_at
-                    received_s = received.timestamp()
-                arrivals.extend([received_s] * len(decoded))
             except Rejected as exc:
+                decoded = exc
+            if not isinstance(decoded, list):
+                device = _device_of(msg.topic)
                 out.dead_letters.append(
-                    DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail, now, _device_of(msg.topic))
+                    DeadLetter(msg.topic, msg.payload, decoded.reason, decoded.detail, now, device)
                 )
+                continue
+            readings.extend(decoded)
+            if msg.received_at is not received:
+                received = msg.received_at
+                received_s = received.timestamp()
+            arrivals.extend([received_s] * len(decoded))
         if self._spool is not None:
             self._spool.check_room(len(readings))
         try:

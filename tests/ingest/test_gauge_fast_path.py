@@ -1,7 +1,8 @@
 """The typed fast path of ``decode_gauge`` against ``decode_gauge_reference``.
 
 Whatever arrives, the two must agree exactly: the same samples (compared by ``repr``, so a
-``-0.0`` or a time zone counts), or the same reason and detail. The fast path may hand any
+``-0.0`` or a time zone counts), or the same reason and detail; and ``try_decode_gauge``,
+which returns the rejection the other two raise, must give the same verdict. The fast path may hand any
 payload to the reference, so the last tests check it does take the payloads gauges send.
 """
 
@@ -23,6 +24,7 @@ from ingest.gauge_codec import (
     decode_gauge_reference,
     encode_json,
     encode_senml,
+    try_decode_gauge,
 )
 from ingest.gauge_wire import TYPED, JsonGauge
 from tests.ingest.test_fuzz_decoders import (
@@ -72,8 +74,16 @@ def outcome(decoder: Any, payload: bytes) -> str:
         return repr(("rejected", exc.reason, exc.detail))
 
 
+def verdict(payload: bytes) -> str:
+    """``outcome`` for ``try_decode_gauge``, whose rejection is its return value."""
+    got = try_decode_gauge(payload, NOW, MAX_FUTURE)
+    return repr(("rejected", got.reason, got.detail)) if isinstance(got, Rejected) else repr(got)
+
+
 def agree(payload: bytes) -> None:
-    assert outcome(decode_gauge, payload) == outcome(decode_gauge_reference, payload)
+    fast = outcome(decode_gauge, payload)
+    assert fast == outcome(decode_gauge_reference, payload)
+    assert verdict(payload) == fast
 
 
 @FUZZ
