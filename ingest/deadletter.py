@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from datetime import datetime
+from typing import Final
+
+from gridsense.txn import ChunkedInsert
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -25,6 +28,11 @@ CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
 
 #: At most this much of a rejected payload is kept (the rest is counted, not stored).
 KEPT_PAYLOAD_BYTES = 64 * 1024
+
+#: A redelivered letter's row is ignored, whichever statement of a batch's it is in.
+_INSERT: Final = ChunkedInsert(
+    "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)", 7
+)
 
 
 class DeadLetter:
@@ -102,11 +110,7 @@ class DeadLetterStore:
                     d.payload[:KEPT_PAYLOAD_BYTES],
                 )
             )
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        _INSERT.run(self._conn, rows)
         return self._conn.total_changes - before
 
     def counts_by_reason(self) -> dict[str, int]:

@@ -31,12 +31,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
 from typing import TYPE_CHECKING, Final
 
 from gridsense.model.envelopes import CANONICAL_UNIT, Kind
 from gridsense.model.reading import Reading
 from gridsense.model.timekeys import epoch_ms
+from gridsense.txn import ChunkedInsert
 
 if TYPE_CHECKING:
     from gridsense.model.incident import IncidentChange
@@ -66,17 +66,8 @@ CREATE VIEW IF NOT EXISTS readings AS
     SELECT {COLUMNS} FROM readings_settled UNION ALL SELECT {COLUMNS} FROM readings_recent;
 """
 
-_INSERT_RECENT = f"INSERT OR IGNORE INTO readings_recent ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RECENT: Final = ChunkedInsert(f"INSERT OR IGNORE INTO readings_recent ({COLUMNS})", 8)
 _INSERT_SETTLED = f"INSERT OR IGNORE INTO readings_settled ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-#: A batch's recent readings go in this many rows to a statement: each statement step costs
-#: the sqlite3 module a reset, releases of the GIL and a VDBE halt, which a row of its own paid
-#: every time (callgrind over the batch handler: the insert went from 17,300 to 14,400
-#: instructions a reading). A one-off timing of 1, 16, 32, 64 and 128 rows a statement into an
-#: in-memory store gave 1.7 µs a row for 1 and 0.8–0.95 µs for the others; 32 was as good as any.
-CHUNK_ROWS: Final = 32
-_INSERT_RECENT_CHUNK: Final = f"INSERT OR IGNORE INTO readings_recent ({COLUMNS}) VALUES " + ", ".join(
-    ["(?, ?, ?, ?, ?, ?, ?, ?)"] * CHUNK_ROWS
-)
 
 #: Readings younger than this stay recent at a settle, so the seconds-late ones still land fast.
 SETTLE_MARGIN_MS = 60_000
@@ -183,16 +174,16 @@ class ReadingStore:
     def insert(self, r: Reading) -> bool:
         """Insert within the caller's transaction; False if (device, timestamp) was already stored."""
         row = reading_row(r, ABSENT)
-        sql = _INSERT_RECENT if row[1] >= self.watermark() else _INSERT_SETTLED
+        sql = _INSERT_RECENT.one if row[1] >= self.watermark() else _INSERT_SETTLED
         return self._conn.execute(sql, row).rowcount == 1
 
     def insert_many(self, readings: Sequence[Reading]) -> list[bool]:
         """``insert`` for each reading, in order, in a few statements when none is a duplicate.
 
         Duplicates are rare (a redelivery after a reconnect), so the batch goes in with one
-        ``executemany`` (``CHUNK_ROWS`` rows a statement) under a savepoint; only if the
-        change count shows a duplicate is it rolled back to the savepoint and inserted row by
-        row, to learn which ones. Late readings (stamped before the watermark) are rarer still
+        ``executemany`` (``gridsense.txn.CHUNK_ROWS`` rows a statement) under a savepoint;
+        only if the change count shows a duplicate is it rolled back to the savepoint and
+        inserted row by row, to learn which ones. Late readings (stamped before the watermark) are rarer still
         and go in on their own.
         """
         rows = [reading_row(r, ABSENT) for r in readings]
@@ -201,20 +192,13 @@ class ReadingStore:
         conn = self._conn
         before = conn.total_changes
         conn.execute("SAVEPOINT readings_batch")
-        whole = len(recent) - len(recent) % CHUNK_ROWS
-        if whole:
-            conn.executemany(
-                _INSERT_RECENT_CHUNK,
-                [tuple(chain.from_iterable(recent[i : i + CHUNK_ROWS])) for i in range(0, whole, CHUNK_ROWS)],
-            )
-        if whole < len(recent):
-            conn.executemany(_INSERT_RECENT, recent[whole:])
+        _INSERT_RECENT.run(conn, recent)
         if len(recent) != len(rows):
             conn.executemany(_INSERT_SETTLED, [row for row in rows if row[1] < mark])
         if conn.total_changes - before != len(rows):
             conn.execute("ROLLBACK TO readings_batch")
             fresh = [
-                conn.execute(_INSERT_RECENT if row[1] >= mark else _INSERT_SETTLED, row).rowcount == 1
+                conn.execute(_INSERT_RECENT.one if row[1] >= mark else _INSERT_SETTLED, row).rowcount == 1
                 for row in rows
             ]
         else:

@@ -21,11 +21,10 @@ from gridsense.config import GridsenseConfig, StoreConfig
 from gridsense.db import connect
 from gridsense.model.envelopes import Kind
 from gridsense.model.reading import Reading
-from gridsense.txn import transaction
+from gridsense.txn import CHUNK_ROWS, transaction
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json
 from ingest.reading_store import (
-    CHUNK_ROWS,
     COLUMNS,
     SETTLE_MARGIN_MS,
     ReadingStore,
