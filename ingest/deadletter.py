@@ -82,6 +82,19 @@ class DeadLetter:
         return h.hexdigest()
 
 
+def iso_stamps(letters: list[DeadLetter]) -> list[str]:
+    """Each letter's ``at`` in ISO 8601. A batch's letters share their instant, which is
+    formatted once (``isoformat`` with a zone takes about 0.9 µs)."""
+    stamps: dict[datetime, str] = {}
+    out = []
+    for d in letters:
+        at = stamps.get(d.at)
+        if at is None:
+            at = stamps[d.at] = d.at.isoformat()
+        out.append(at)
+    return out
+
+
 class DeadLetterStore:
     """Local, durable store of dead letters."""
 
@@ -93,23 +106,10 @@ class DeadLetterStore:
         if not letters:
             return 0
         before = self._conn.total_changes
-        stamps: dict[datetime, str] = {}  # a batch's letters share their instant: format it once
-        rows = []
-        for d in letters:
-            at = stamps.get(d.at)
-            if at is None:
-                at = stamps[d.at] = d.at.isoformat()
-            rows.append(
-                (
-                    d.digest,
-                    at,
-                    d.topic,
-                    d.device_id,
-                    d.reason,
-                    d.detail[:2000],
-                    d.payload[:KEPT_PAYLOAD_BYTES],
-                )
-            )
+        rows = [
+            (d.digest, at, d.topic, d.device_id, d.reason, d.detail[:2000], d.payload[:KEPT_PAYLOAD_BYTES])
+            for d, at in zip(letters, iso_stamps(letters), strict=True)
+        ]
         _INSERT.run(self._conn, rows)
         return self._conn.total_changes - before
 

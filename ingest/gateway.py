@@ -36,7 +36,7 @@ from gridsense.config import MqttConfig
 from gridsense.errors import Retryable
 from gridsense.metrics import ACK_LATENCY_SECONDS, observe_many
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
-from ingest.deadletter import DeadLetter
+from ingest.deadletter import DeadLetter, iso_stamps
 from ingest.paho_fast_path import Arrival, FastPathClient
 from ingest.topics import TopicScheme
 
@@ -253,8 +253,10 @@ class MqttGateway:
             self.dead_letter_reasons[d.reason] += 1
             log.debug("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
         if self._cfg.publish_deadletters and outcome.dead_letters:
+            letters = outcome.dead_letters
             self._client.publish_many_qos0(
-                self._scheme.deadletter, [_deadletter_json(d) for d in outcome.dead_letters]
+                self._scheme.deadletter,
+                [_deadletter_json(d, at) for d, at in zip(letters, iso_stamps(letters), strict=True)],
             )
         self.counters["batches"] += 1
 
@@ -314,13 +316,14 @@ class MqttGateway:
         return self._stop
 
 
-def _deadletter_json(d: DeadLetter) -> bytes:
+def _deadletter_json(d: DeadLetter, at: str) -> bytes:
+    """The feed's message for one dead letter; ``at`` is its ``at`` in ISO 8601 (``iso_stamps``)."""
     return orjson.dumps(
         {
             "topic": d.topic,
             "reason": d.reason,
             "detail": d.detail,
-            "at": d.at.isoformat(),
+            "at": at,
             "device_id": d.device_id,
             "payload_b64": base64.b64encode(d.payload[:4096]).decode(),
             "payload_bytes": len(d.payload),

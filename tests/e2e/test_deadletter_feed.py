@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -34,12 +35,15 @@ def test_bad_input_reaches_the_store_the_counters_and_the_live_feed(
                 pub.publish(list(sent.items()))
             feed = [orjson.loads(payload) for _, payload in sub.wait_for(len(sent), 15)]
         rows = app.conn.execute("SELECT topic, reason FROM dead_letters ORDER BY topic").fetchall()
+        stored_at = dict(app.conn.execute("SELECT topic, at FROM dead_letters").fetchall())
     finally:
         app.stop()
     by_topic = {str(d["topic"]): d for d in feed}
     assert set(by_topic) == set(sent)
     for topic, payload in sent.items():
         assert base64.b64decode(str(by_topic[topic]["payload_b64"])) == payload
+        assert by_topic[topic]["at"] == stored_at[topic]  # the same instant, in ISO 8601 with its zone
+        assert datetime.fromisoformat(str(stored_at[topic])).utcoffset() is not None
     assert sorted((str(d["topic"]), str(d["reason"])) for d in feed) == rows
     reasons = [str(d["reason"]) for d in feed]
     assert {r: reasons.count(r) for r in reasons} == dict(app.gateway.dead_letter_reasons)

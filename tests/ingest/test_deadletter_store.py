@@ -34,14 +34,17 @@ messages = st.tuples(st.integers(0, 5), st.sampled_from([b"{", b'{"ts": 17', b"\
 def test_each_message_is_stored_once_and_add_counts_the_new_ones(batches: list[list[Message]]) -> None:
     conn = connect(":memory:")
     store = DeadLetterStore(conn)
-    seen: list[Message] = []
+    seen: list[tuple[int, bytes, str]] = []  # (device, payload, at) in the order first stored
     for i, batch in enumerate(batches):
-        new = [m for m in dict.fromkeys(batch) if m not in seen]
+        new = [m for m in dict.fromkeys(batch) if m not in {(d, p) for d, p, _ in seen}]
+        # The pipeline stamps a batch's letters with one instant; the store must not rely on it.
+        at = {m: T0 + timedelta(seconds=i, milliseconds=m[0] % 2) for m in batch}
         with transaction(conn):
-            assert store.add([letter(d, p, T0 + timedelta(seconds=i)) for d, p in batch]) == len(new)
-        seen += new
-    rows = conn.execute("SELECT topic, payload, device_id, reason FROM dead_letters ORDER BY id").fetchall()
-    assert rows == [(TOPIC.format(d), p, f"rg-{d}", "malformed") for d, p in seen]
+            assert store.add([letter(d, p, at[d, p]) for d, p in batch]) == len(new)
+        seen += [(d, p, at[d, p].isoformat()) for d, p in new]
+    columns = "topic, payload, device_id, reason, at"
+    rows = conn.execute(f"SELECT {columns} FROM dead_letters ORDER BY id").fetchall()
+    assert rows == [(TOPIC.format(d), p, f"rg-{d}", "malformed", at) for d, p, at in seen]
     assert store.counts_by_reason() == ({"malformed": len(seen)} if seen else {})
 
 
