@@ -101,6 +101,11 @@ class MosquittoBroker:
             raise RuntimeError(f"mosquitto did not start: {err}") from None
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The running broker's process id (the benchmarks read its CPU time)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def stop(self, kill: bool = False) -> None:
         if self._proc is not None and self._proc.poll() is None:
             if kill:
