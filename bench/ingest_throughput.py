@@ -106,7 +106,12 @@ def write_registry(tmp: Path, n_devices: int, n_grids: int) -> tuple[Path, Path,
 
 
 def write_messages(
-    path: Path, devices: list[tuple[str, str]], n: int, bad_fraction: float = 0.0, storm: bool = False
+    path: Path,
+    devices: list[tuple[str, str]],
+    n: int,
+    bad_fraction: float = 0.0,
+    storm: bool = False,
+    start: datetime | None = None,
 ) -> int:
     """Realistic payloads (~100–200 B, device, ts, value, battery), half JSON, half SenML.
 
@@ -115,9 +120,12 @@ def write_messages(
     grids read 25 mm, over the 20 mm short-heavy-rain line, so grid incidents open (and
     street and district summaries follow) all through the stream, into a pipeline that has
     seen every gauge, rather than all at once in its first second.
+
+    ``start``: the first reading's timestamp (default two hours ago); a reading every minute
+    a gauge from there.
     """
     rng = random.Random(1)
-    start = datetime.now(UTC) - timedelta(hours=2)
+    start = start or datetime.now(UTC) - timedelta(hours=2)
     bad = 0
     grid_index = {g: i for i, g in enumerate(sorted({g for _, g in devices}))}
     passes = -(-n // len(devices))
