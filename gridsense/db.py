@@ -13,6 +13,7 @@ from pathlib import Path
 from bridge.outbox import SCHEMA as OUTBOX_SCHEMA
 from detectors.handler import SCHEMA as CAMERA_SCHEMA
 from ingest.deadletter import SCHEMA as DEADLETTER_SCHEMA
+from ingest.deadletter import upgrade as upgrade_dead_letters
 from ingest.reading_store import SCHEMA as READING_SCHEMA
 from ingest.reading_store import upgrade as upgrade_readings
 from ingest.spool import SCHEMA as SPOOL_SCHEMA
@@ -44,6 +45,7 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     if create:
         upgrade_readings(conn)
         upgrade_spool(conn)
+        upgrade_dead_letters(conn)
         for schema in SCHEMAS:
             conn.executescript(schema)
     return conn

@@ -28,7 +28,7 @@ from gridsense.model.incident import IncidentChange
 from gridsense.model.reading import Reading
 from gridsense.txn import transaction
 from ingest.contract import BatchOutcome, InboundMessage, KindHandler, ScheduledJob
-from ingest.deadletter import DeadLetter, DeadLetterStore
+from ingest.deadletter import DeadLetter, DeadLetterStore, redelivery_window
 from ingest.gauge_codec import try_decode_gauge
 from ingest.normalise import GaugeNormaliser
 from ingest.rate_limit import DeviceRateLimit
@@ -75,7 +75,7 @@ class GaugePipeline:
         self.on_commit: Callable[[list[Reading], list[IncidentChange]], None] | None = None
         self._readings = ReadingStore(conn)
         self._jobs = [*jobs, SettleReadings(self._readings, cfg.store.settle_s)]
-        self._deadletters = DeadLetterStore(conn)
+        self._deadletters = DeadLetterStore(conn, redelivery_window(cfg.mqtt.inflight, cfg.mqtt.batch_max))
         self._outbox = CaseOutbox(conn)
         #: A PostgreSQL outbox shared by several workers, if configured (cases go there instead).
         self.shared_outbox: PgCaseOutbox | None = None
@@ -89,6 +89,7 @@ class GaugePipeline:
     def restore(self) -> int:
         """Rebuild in-memory state from the store after a (re)start; return readings replayed."""
         self._book.load(self._conn)
+        self._deadletters.reload()
         self._engine.reset()
         latest = self._readings.latest_per_device()
         self._normaliser.restore(latest)
@@ -204,6 +205,7 @@ class GaugePipeline:
                 )
                 with transaction(self._conn):
                     self._deadletters.add([letter])
+                self._deadletters.committed()
                 one = BatchOutcome(dead_letters=[letter])
             total.readings += one.readings
             total.duplicates += one.duplicates
@@ -273,6 +275,7 @@ class GaugePipeline:
         except sqlite3.Error as exc:
             self._book.discard_changes()
             self._store_full_or_fatal(exc)
+        self._deadletters.committed()
         self._log_changes(changes)
         if self.on_commit is not None:
             self.on_commit(fresh, changes)
