@@ -125,6 +125,9 @@ def write_messages(
     a gauge from there.
     """
     rng = random.Random(1)
+    # Its own generator: a stream with bad messages is the clean stream with some replaced,
+    # every other message the same, so the two drains differ only by the bad ones.
+    bad_rng = random.Random(2)
     start = start or datetime.now(UTC) - timedelta(hours=2)
     bad = 0
     grid_index = {g: i for i, g in enumerate(sorted({g for _, g in devices}))}
@@ -140,8 +143,10 @@ def write_messages(
             kind = Kind.WATER if dev.startswith("w") else Kind.RAIN
             ts = start + timedelta(seconds=i // len(devices) * 60, milliseconds=i % 1000)
             topic = f"city/{grid[:6]}/{grid}/{kind.value}/{dev}"
-            if bad_fraction and rng.random() < bad_fraction:
-                payload = b'{"device_id": "' + dev.encode() + b'", "ts": 17, "rain_mm": "NaN?"'
+            if bad_fraction and bad_rng.random() < bad_fraction:
+                # Each one different (its place in the stream for a time), as real bad input
+                # is: a copy would be recognised as a redelivery and not stored again.
+                payload = b'{"device_id": "%s", "ts": %d, "rain_mm": "NaN?"' % (dev.encode(), i)
                 bad += 1
             else:
                 measure = "level" if kind is Kind.WATER else "amount"
