@@ -269,6 +269,11 @@ class PipelineProcess:
         assert self.proc.poll() is None, "the pipeline exited:\n" + self.text()
         return "mqtt subscribed" in self.text()[offset:]
 
+    def pause(self) -> None:
+        """Freeze it where it is (SIGSTOP): mid-batch, mid-commit or idle; ``kill`` still works."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)

@@ -58,8 +58,16 @@ def test_five_sigkills_lose_nothing_and_file_nothing_twice(
     def stored(n: int) -> bool:
         return store.readings >= n
 
+    def published_more(than: int) -> bool:
+        return feeder.acked > than or not feeder.is_alive()
+
     for reached, target in [(published, t) for t in early] + [(stored, t) for t in late]:
         wait_for(partial(reached, target), 30, f"{reached.__name__} {target}")
+        # Frozen where it stands, while the feeder queues its next chunk on the broker, then
+        # killed: a pipeline that keeps up with the feeder is often idle by the time a poll
+        # sees the target, and a kill then would leave nothing in flight.
+        pipeline.pause()
+        wait_for(partial(published_more, feeder.acked), 10, "the feeder's next chunk")
         pipeline.kill()
         points.append((store.readings + sum(store.dead_letters().values()), feeder.acked))
         open_at_kill = store.scalar("SELECT COUNT(*) FROM incidents WHERE closed_at IS NULL")
