@@ -89,7 +89,6 @@ class GaugePipeline:
     def restore(self) -> int:
         """Rebuild in-memory state from the store after a (re)start; return readings replayed."""
         self._book.load(self._conn)
-        self._deadletters.reload()
         self._engine.reset()
         latest = self._readings.latest_per_device()
         self._normaliser.restore(latest)

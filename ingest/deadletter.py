@@ -12,7 +12,7 @@ from collections import deque
 from datetime import datetime
 from typing import Final
 
-from gridsense.txn import ChunkedInsert
+from gridsense.txn import ChunkedInsert, transaction
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -24,20 +24,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason    TEXT NOT NULL,
     detail    TEXT NOT NULL,
     payload   BLOB NOT NULL
-);"""
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
-"""
-SCHEMA = _TABLE + _INDEXES
+)"""
+_INDEX = "CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason)"
+SCHEMA = f"{_TABLE};\n{_INDEX};\n"
 
 #: At most this much of a rejected payload is kept (the rest is counted, not stored).
 KEPT_PAYLOAD_BYTES = 64 * 1024
 
-#: OR IGNORE: a store from before ``upgrade`` opened without it (``connect(create=False)``)
-#: still has its unique index on the digest.
 _INSERT: Final = ChunkedInsert(
-    "INSERT OR IGNORE INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)", 7
+    "INSERT INTO dead_letters (digest, at, topic, device_id, reason, detail, payload)", 7
 )
+
+
+def _has_unique_digest(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'dead_letters'").fetchone()
+    return row is not None and "UNIQUE" in row[0]
 
 
 def upgrade(conn: sqlite3.Connection) -> None:
@@ -48,25 +49,16 @@ def upgrade(conn: sqlite3.Connection) -> None:
     (a file store, 100 letters a batch). The table is copied without it, in one
     transaction: a crash midway leaves the old table as it was.
     """
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'dead_letters'"
-    ).fetchone()
-    if row is None or "UNIQUE" not in row[0]:
+    if not _has_unique_digest(conn):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("DROP INDEX IF EXISTS dead_letters_reason")
+    with transaction(conn):
+        if not _has_unique_digest(conn):  # another process copied it while we waited for the lock
+            return
         conn.execute("ALTER TABLE dead_letters RENAME TO dead_letters_unique")
         conn.execute(_TABLE)
         conn.execute("INSERT INTO dead_letters SELECT * FROM dead_letters_unique ORDER BY id")
-        conn.execute("DROP TABLE dead_letters_unique")
-        for statement in _INDEXES.strip().split(";"):
-            if statement.strip():
-                conn.execute(statement)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("DROP TABLE dead_letters_unique")  # and its index, whose name _INDEX reuses
+        conn.execute(_INDEX)
 
 
 def redelivery_window(inflight: int, batch_max: int) -> int:
@@ -147,8 +139,8 @@ class DeadLetterStore:
     A redelivered copy of a message is stored once: the store remembers the digests of the
     last ``window`` letters (``redelivery_window``) and skips a letter whose digest is among
     them or earlier in its own batch. The same bytes sent again later, by a device that
-    repeats itself, are a new message and a new letter. The window is in memory and read back
-    from the table at start (``reload``), so the table needs no index on the digest.
+    repeats itself, are a new message and a new letter. The window is in memory, read back
+    from the table when the store is opened, so the table needs no index on the digest.
 
     ``add`` runs in the batch's transaction; call ``committed`` once that has committed, so
     that only stored letters are remembered. A batch rolled back and handled again calls
@@ -161,18 +153,9 @@ class DeadLetterStore:
         self._order: deque[str] = deque(maxlen=window)  # oldest first
         self._seen: set[str] = set()
         self._pending: list[str] = []
-        self.reload()
-
-    def reload(self) -> None:
-        """The window from the table (at start, and after the caller's state was rebuilt)."""
-        rows = self._conn.execute(
-            "SELECT digest FROM dead_letters ORDER BY id DESC LIMIT ?", (self._window,)
-        ).fetchall()
+        rows = conn.execute("SELECT digest FROM dead_letters ORDER BY id DESC LIMIT ?", (window,)).fetchall()
         digests: list[str] = [row[0] for row in rows]
         digests.reverse()  # oldest first
-        self._order.clear()
-        self._seen.clear()
-        self._pending = []
         self._remember(digests)
 
     def add(self, letters: list[DeadLetter]) -> int:
@@ -180,7 +163,6 @@ class DeadLetterStore:
         self._pending = []
         if not letters:
             return 0
-        before = self._conn.total_changes
         batch: set[str] = set()
         rows = []
         for d, at in zip(letters, iso_stamps(letters), strict=True):
@@ -193,7 +175,7 @@ class DeadLetterStore:
                 (digest, at, d.topic, d.device_id, d.reason, d.detail[:2000], d.payload[:KEPT_PAYLOAD_BYTES])
             )
         _INSERT.run(self._conn, rows)
-        return self._conn.total_changes - before
+        return len(rows)
 
     def committed(self) -> None:
         """The transaction of the last ``add`` committed: remember its letters."""
