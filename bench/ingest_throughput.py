@@ -241,34 +241,26 @@ class Drain(NamedTuple):
     from_start: float  # the same drain counted from App.start
     startup_s: float  # App.start to the first commit
     app: App
-    cpu: dict[str, float]  # CPU µs a message over the sustained part: see ``cpu_seconds``
+    cpu: dict[str, float]  # CPU µs a message over the sustained part: see ``drain_cpu``
 
 
-def cpu_seconds(pid: int, worker: int | None = None) -> dict[str, float]:
-    """CPU seconds (user + system) a process has used, from /proc: the worker thread's, and
-    the rest of the process's (the MQTT network thread, chiefly) apart when ``worker`` is its
-    native thread id; empty where there is no /proc."""
-    hz = os.sysconf("SC_CLK_TCK")
-
-    def used(stat: Path) -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / hz
-
-    try:
-        total = used(Path(f"/proc/{pid}/stat"))
-        if worker is None:
-            return {"process": total}
-        own = used(Path(f"/proc/{pid}/task/{worker}/stat"))
-    except OSError:
-        return {}
-    return {"worker": own, "other threads": total - own}
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU seconds (user + system) a process, or one of its threads, has used, from /proc."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drain_cpu(broker: MosquittoBroker, worker: int) -> dict[str, float]:
-    """``cpu_seconds`` of this process, split at the worker thread, and the broker's."""
-    cpu = cpu_seconds(os.getpid(), worker)
-    if cpu and broker.pid is not None:
-        cpu["broker"] = cpu_seconds(broker.pid).get("process", math.nan)
+    """CPU seconds so far of the worker thread, the rest of this process (the MQTT network
+    thread, chiefly) and the broker; empty where there is no /proc."""
+    try:
+        total, own = cpu_seconds(os.getpid()), cpu_seconds(os.getpid(), worker)
+        cpu = {"worker": own, "other threads": total - own}
+        if broker.pid is not None:
+            cpu["broker"] = cpu_seconds(broker.pid)
+    except OSError:
+        return {}
     return cpu
 
 
