@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from gridsense.db import connect
 from gridsense.txn import CHUNK_ROWS, transaction
 from ingest.deadletter import KEPT_PAYLOAD_BYTES, DeadLetter, DeadLetterStore, redelivery_window, upgrade
+from tests.fixtures.sqlite_trace import statements_run
 
 T0 = datetime(2026, 7, 21, 6, 0, tzinfo=UTC)
 TOPIC = "city/110105/110105001001001/rain/rg-{}"
@@ -95,12 +96,9 @@ def test_the_window_covers_what_the_broker_may_redeliver() -> None:
 def test_a_batch_goes_in_whole_statements_and_keeps_its_order() -> None:
     conn = connect(":memory:")
     store = DeadLetterStore(conn)
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
     n = 2 * CHUNK_ROWS + 3
-    with transaction(conn):
+    with statements_run(conn) as statements, transaction(conn):
         assert store.add([letter(i, b"{") for i in range(n)]) == n
-    conn.set_trace_callback(None)
     assert len([s for s in statements if s.startswith("INSERT")]) == 2 + 3
     newest_first = [TOPIC.format(i) for i in reversed(range(n))]
     assert [topic for _, topic, _, _ in store.recent(limit=n)] == newest_first

@@ -32,6 +32,7 @@ from ingest.reading_store import (
     from_ms,
     newest_ms,
 )
+from tests.fixtures.sqlite_trace import statements_run
 
 T0 = datetime(2026, 7, 20, 8, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
@@ -117,12 +118,9 @@ def test_a_batch_without_duplicates_goes_in_whole_statements_and_never_row_by_ro
     to the row-by-row retry (which would give the same outcome for many times the cost)."""
     conn = connect(":memory:")
     store = ReadingStore(conn)
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
     n = 3 * CHUNK_ROWS + 5
-    with transaction(conn):
+    with statements_run(conn) as statements, transaction(conn):
         assert store.insert_many([reading("rg-a", T0_MS + m * MIN_MS) for m in range(n)]) == [True] * n
-    conn.set_trace_callback(None)
     assert not [s for s in statements if s.startswith("ROLLBACK")]
     assert len(keys_in(conn, "readings_recent")) == n
     inserts = [s for s in statements if s.startswith("INSERT")]
