@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import sqlite3
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -200,7 +201,11 @@ class App:
         self.ops = OpsServer(app, ops_cfg.host, ops_cfg.port).start()
         log.info("operations page at %s", self.ops.url)
 
-    def start(self) -> None:
+    def start(self, stages_ready_s: float = 0.0) -> None:
+        """Restore the rule state, start the operations page and the stage processes, then
+        ingest. ``stages_ready_s``: hold ingest back up to this long while the stages start
+        (``stages_ready``), so a backlog is not drained against their start-up's CPU; they
+        start in the background otherwise, since their queues are durable."""
         replayed = self.pipeline.restore()
         log.info(
             "state restored: %d readings replayed into rule windows, %d incidents open",
@@ -211,7 +216,25 @@ class App:
             self._start_ops()
         for stage in self.stages.values():
             stage.start()
+        if stages_ready_s > 0:
+            self.wait_stages_ready(stages_ready_s)
         self.gateway.start()
+
+    @property
+    def stages_ready(self) -> bool:
+        """Every stage process is in its loop (``ChildProcess.ready``)."""
+        return all(stage.ready for stage in self.stages.values())
+
+    def wait_stages_ready(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for ``stages_ready``; False (and a warning) if it did not come."""
+        t0 = time.monotonic()
+        while not self.stages_ready:
+            if time.monotonic() - t0 >= timeout_s:
+                log.warning("stage processes not ready after %.1f s; starting ingest anyway", timeout_s)
+                return False
+            time.sleep(0.01)
+        log.info("stage processes ready in %.2f s", time.monotonic() - t0)
+        return True
 
     def stop(self) -> None:
         """Operations page, ingest, the stage processes, then the store: every step is taken,

@@ -14,6 +14,11 @@ and the parent stops the stage in order (``stop``), after ingest has stopped. If
 dies without stopping it (SIGKILL, a crash), the stage sees its stop signal set at its next
 look (``StopOrOrphaned``), so a restarted pipeline never finds a stray stage working on the
 same store beside its own.
+
+Spawning costs the stage a second or so of CPU, most of it importing its modules. A stage
+is ``ready`` once it first asks its stop signal whether to stop: by then it is imported and
+set up, in its loop. ``App.start`` can hold ingest back until then (``bench/`` does, so a
+drain is not timed against its stages' start-up).
 """
 
 from __future__ import annotations
@@ -75,11 +80,17 @@ class ChildProcess:
         # Finalizers with a priority run before that wait.
         multiprocessing.util.Finalize(self, self._stop_writer.close, exitpriority=10)
         self.counts: Counts = self._ctx.Array("q", counts, lock=False) if isinstance(counts, int) else counts
+        self._ready = self._ctx.Value("b", 0, lock=False)  # one writer, the child
         self._proc: multiprocessing.process.BaseProcess | None = None
 
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
+
+    @property
+    def ready(self) -> bool:
+        """True once the stage is in its loop (it has asked whether to stop), until it ends."""
+        return self._proc is not None and bool(self._ready.value) and self._proc.exitcode is None
 
     @property
     def exitcode(self) -> int | None:
@@ -94,7 +105,7 @@ class ChildProcess:
         fmt = next((h.formatter._fmt for h in root.handlers if h.formatter is not None), None)
         self._proc = self._ctx.Process(
             target=_child_main,
-            args=(self._stage, self._stop_reader, self.counts, root.level, fmt, self._args),
+            args=(self._stage, self._stop_reader, self._ready, self.counts, root.level, fmt, self._args),
             name=self.name,
             daemon=True,
         )
@@ -115,30 +126,44 @@ class ChildProcess:
 
 
 def _child_main(
-    stage: Stage, stop: Connection, counts: Counts, level: int, fmt: str | None, args: tuple[Any, ...]
+    stage: Stage,
+    stop: Connection,
+    ready: Flag,
+    counts: Counts,
+    level: int,
+    fmt: str | None,
+    args: tuple[Any, ...],
 ) -> None:
     # Ctrl-C reaches the process group, and a service manager's SIGTERM may reach every
     # process of the service: the parent stops the stage in order, after ingest.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT, stream=sys.stderr)
-    code = stage(StopOrOrphaned(stop), counts, *args)
+    code = stage(StopOrOrphaned(stop, ready), counts, *args)
     if code:
         sys.exit(code)
+
+
+class Flag(Protocol):
+    """A process-shared byte (``multiprocessing.Value("b")``)."""
+
+    value: int
 
 
 class StopOrOrphaned:
     """Set once the parent has asked the stage to stop, or has died (``Stoppable``).
 
     Both close the pipe's writing end, which this side reads as end of file: no lock, and
-    no polling of the parent.
+    no polling of the parent. The stage's first question to it sets ``ready``.
     """
 
-    def __init__(self, reader: Connection) -> None:
+    def __init__(self, reader: Connection, ready: Flag) -> None:
         self._reader = reader
+        self._ready = ready
         self._set = False
 
     def is_set(self) -> bool:
+        self._ready.value = 1
         if not self._set and self._reader.poll():
             self._set = True
         return self._set
@@ -147,6 +172,7 @@ class StopOrOrphaned:
         self._set = True
 
     def wait(self, timeout: float | None = None) -> bool:
+        self._ready.value = 1
         if not self._set and self._reader.poll(timeout):
             self._set = True
         return self._set
@@ -186,6 +212,11 @@ class Supervised(Generic[P]):
     def start(self) -> None:
         self.process.start()
         self._started_at = time.monotonic()
+
+    @property
+    def ready(self) -> bool:
+        """The current process is in its loop (``ChildProcess.ready``)."""
+        return self.process.ready
 
     def check(self, now: float | None = None) -> bool:
         """Restart the process if it ended on its own and its wait is over; True if it did."""

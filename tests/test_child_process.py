@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from gridsense.child_process import ChildProcess, Counts, Stoppable, Supervised
 from tests.faults.harness import wait_for
@@ -151,3 +152,27 @@ def test_a_parent_that_fails_without_stopping_its_stage_still_exits_and_the_stag
     assert done.returncode == 1 and "fails without stopping" in done.stderr
     child = int(done.stdout.split()[0])
     wait_for(lambda: not alive(child), 30, "the stage to stop")
+
+
+def _set_up_then_wait(stop: Stoppable, counts: Counts, gate: str) -> int:
+    """A stage whose set-up lasts until ``gate`` exists; then it waits to be stopped."""
+    counts[0] += 1  # spawned and imported: setting up
+    while not Path(gate).exists():
+        time.sleep(0.01)
+    stop.wait()
+    return 0
+
+
+def test_a_stage_is_ready_once_it_asks_whether_to_stop_and_not_after_it_ended(tmp_path: Path) -> None:
+    gate = tmp_path / "set-up-done"
+    stage = Supervised(
+        lambda counts: ChildProcess("setting-up", _set_up_then_wait, (str(gate),), counts or 1)
+    )
+    assert not stage.ready  # not started
+    stage.start()
+    wait_for(lambda: stage.process.counts[0] == 1, 30, "the stage to be spawned")
+    assert not stage.ready  # still setting up
+    gate.touch()
+    wait_for(lambda: stage.ready, 30, "the stage to be ready")
+    stage.stop()
+    assert stage.process.exitcode == 0 and not stage.ready

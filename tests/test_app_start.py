@@ -1,0 +1,57 @@
+"""``App.start(stages_ready_s=…)`` holds ingest back while the stage processes start, up to a
+limit, and starts ingest anyway (with a warning) when a stage is not up by then. Real
+spawned stages and a real broker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gridsense.app import App
+from gridsense.child_process import ChildProcess, Supervised
+from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, StoreConfig
+from gridsense.embedded_broker import MosquittoBroker, free_port
+from tests.faults.harness import wait_for
+from tests.test_child_process import _set_up_then_wait
+
+
+def _config(tmp_path: Path, broker: MosquittoBroker) -> GridsenseConfig:
+    return GridsenseConfig(
+        mqtt=MqttConfig(port=broker.port, client_id=f"start-{tmp_path.name}"),
+        store=StoreConfig(path=tmp_path / "state.db"),
+        bridge=BridgeConfig(url=f"http://127.0.0.1:{free_port()}"),  # nothing listens: no case is filed
+    )
+
+
+def test_ingest_starts_once_every_stage_is_up(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    app = App(_config(tmp_path, mosquitto))
+    try:
+        app.start(stages_ready_s=60)
+        # Spawning case delivery takes it about a second: without the wait it would still be
+        # importing its modules here.
+        assert app.stages_ready
+        assert app.gateway.wait_connected(15)
+    finally:
+        app.stop()
+
+
+def test_a_stage_not_up_in_time_does_not_keep_ingest_down(
+    tmp_path: Path, mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = tmp_path / "set-up-done"
+    app = App(_config(tmp_path, mosquitto))
+    app.stages["slow"] = Supervised(
+        lambda counts: ChildProcess("slow", _set_up_then_wait, (str(gate),), counts or 1)
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="gridsense.app"):
+            app.start(stages_ready_s=0.5)
+        assert not app.stages_ready
+        assert "not ready after 0.5 s; starting ingest anyway" in caplog.text
+        assert app.gateway.wait_connected(15)
+        gate.touch()
+        wait_for(lambda: app.stages_ready, 30, "the slow stage to be up")
+    finally:
+        app.stop()
