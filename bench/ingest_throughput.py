@@ -408,8 +408,9 @@ def workers_rate(
 
     Each worker is a process of its own, as deployed, so each has its own interpreter and
     GIL. The clock starts when the first reading is stored (process start-up is not
-    ingest) and stops when all n are; stores are polled every 0.05 s (a count over 400,000
-    rows takes about 2 ms).
+    ingest; each worker's stage processes are up before it ingests, ``--stages-ready-s``)
+    and stops when all n are; stores are polled every 0.05 s (a count over 400,000 rows
+    takes about 2 ms).
     """
     parts: list[list[str] | None] = [None] if workers == 1 else [[f"city/{d}/#"] for d in DISTRICTS]
     assert workers in (1, len(DISTRICTS)), "one worker, or one per district"
@@ -427,7 +428,7 @@ def workers_rate(
         configs.append(path)
         stores.append(wcfg.store.path)
     flood(broker, file)
-    cmd = [sys.executable, "-m", "gridsense.cli", "run", "--config"]
+    cmd = [sys.executable, "-m", "gridsense.cli", "run", "--stages-ready-s", str(STAGES_READY_S), "--config"]
     procs = [subprocess.Popen([*cmd, str(c)], cwd=ROOT, stderr=subprocess.DEVNULL) for c in configs]
     try:
         t0, first = 0.0, 0

@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        app.start()
+        app.start(stages_ready_s=args.stages_ready_s)
         settle_heap()
         logging.getLogger("gridsense").info("pipeline running; topic filter %s", app.scheme.subscription)
         while not stop.wait(1.0):
@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the pipeline against the configured broker, store and platform")
     run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument(
+        "--stages-ready-s",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold ingest back up to this long while the stage processes (case delivery, the"
+        " InfluxDB forwarder) start; by default ingest starts at once, their queues being durable",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="everything embedded: broker, platform, pipeline and a storm")

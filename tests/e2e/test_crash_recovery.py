@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 class PipelineProcess:
-    """``gridsense run`` as a real child process that can be killed."""
+    """``gridsense run`` as a real child process that can be killed. Each start holds ingest
+    until the stage processes are up (``--stages-ready-s``), as an ordered restart would."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.config, self.log = config, log
@@ -40,7 +41,10 @@ class PipelineProcess:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gridsense.cli", "run", "--config", str(self.config)],
+                [
+                    *(sys.executable, "-m", "gridsense.cli", "run"),
+                    *("--stages-ready-s", "60", "--config", str(self.config)),
+                ],
                 stdout=fh,
                 stderr=fh,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -48,7 +52,10 @@ class PipelineProcess:
         self.starts += 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if "mqtt subscribed" in self.log.read_text(errors="replace")[offset:]:
+            this_run = self.log.read_text(errors="replace")[offset:]
+            if "mqtt subscribed" in this_run:
+                ready = this_run.find("stage processes ready in")
+                assert -1 < ready < this_run.find("mqtt subscribed"), this_run
                 return
             assert self.proc.poll() is None, self.log.read_text()
             time.sleep(0.05)
