@@ -228,6 +228,12 @@ def pipeline_config(
     )
 
 
+def stages_up(app: App) -> None:
+    """Stop the bench if ``App.start`` gave up waiting for the stage processes."""
+    if not app.stages_ready:
+        raise SystemExit(f"the pipeline's stage processes did not start in {STAGES_READY_S:.0f} s")
+
+
 def make_session(cfg: GridsenseConfig) -> None:
     """Connect once and go away: the persistent session now queues what is published."""
     app = App(cfg)
@@ -314,8 +320,7 @@ def pipeline_rate(
     settle_heap()
     t0 = time.perf_counter()
     app.start(stages_ready_s=STAGES_READY_S)
-    if not app.stages_ready:
-        raise SystemExit(f"the pipeline's stage processes did not start in {STAGES_READY_S:.0f} s")
+    stages_up(app)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and handled() < n:
         time.sleep(0.01)
@@ -706,6 +711,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
 
     app.pipeline.on_commit = on_commit
     app.start(stages_ready_s=STAGES_READY_S)  # a running pipeline: its stages are up
+    stages_up(app)
     settle_heap()  # as 'gridsense run' does
     assert app.gateway.wait_connected(15)
     watcher = threading.Thread(target=platform_returns, daemon=True)

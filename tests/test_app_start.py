@@ -1,6 +1,6 @@
 """``App.start(stages_ready_s=…)`` holds ingest back while the stage processes start, up to a
-limit, and starts ingest anyway (with a warning) when a stage is not up by then. Real
-spawned stages and a real broker."""
+limit, and starts ingest anyway (with a warning) when a stage is not up by then; readiness
+says a stage is starting until it is up. Real spawned stages and a real broker."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from gridsense.app import App
 from gridsense.child_process import ChildProcess, Supervised
 from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, StoreConfig
 from gridsense.embedded_broker import MosquittoBroker, free_port
+from gridsense.ops.config import OpsConfig
+from gridsense.ops.source import STARTING, AppSource
 from tests.faults.harness import wait_for
 from tests.test_child_process import _set_up_then_wait
 
@@ -53,5 +55,27 @@ def test_a_stage_not_up_in_time_does_not_keep_ingest_down(
         assert app.gateway.wait_connected(15)
         gate.touch()
         wait_for(lambda: app.stages_ready, 30, "the slow stage to be up")
+    finally:
+        app.stop()
+
+
+def test_readiness_says_a_stage_is_starting_until_it_is_up(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """/readyz (``AppSource.readiness``) is not ready while case delivery is spawned but still
+    setting up: a stand-in stage, gated, holds it there."""
+    gate = tmp_path / "set-up-done"
+    app = App(_config(tmp_path, mosquitto))
+    app.stages["case_delivery"] = Supervised(
+        lambda counts: ChildProcess("case-delivery", _set_up_then_wait, (str(gate),), counts or 1)
+    )
+    source = AppSource(app, OpsConfig())
+    try:
+        app.start()
+        wait_for(lambda: app.delivery.counts[0] == 1, 30, "the stand-in to be spawned")
+        checks = {c.name: c for c in source.readiness()}
+        assert not checks["case_delivery"].ok and checks["case_delivery"].detail == STARTING
+        gate.touch()
+        wait_for(lambda: app.stages_ready, 30, "the stand-in to be up")
     finally:
         app.stop()

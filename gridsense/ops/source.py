@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from gridsense.config import GridsenseConfig
 
 
+#: A stage process's readiness while it is spawned but not yet in its loop (about a second).
+STARTING = "starting: spawned, not yet in its loop"
+
+
 @dataclass(frozen=True)
 class LiveCounters:
     """A copy of the running pipeline's counters, taken at one moment."""
@@ -177,6 +181,8 @@ class AppSource:
                     f"stopped (exit code {delivery.exitcode}): cases wait in the outbox; see the log",
                 )
             )
+        elif not delivery.ready:
+            checks.append(Check("case_delivery", False, STARTING))
         else:
             checks.append(Check("case_delivery", True, f"{delivery.stats.delivered} messages delivered"))
         forwarder = self._app.forwarder
@@ -188,6 +194,8 @@ class AppSource:
                     f"stopped (exit code {forwarder.exitcode}): readings stay in the spool; see the log",
                 )
             )
+        elif forwarder is not None and not forwarder.ready:
+            checks.append(Check("influx_forwarder", False, STARTING))
         elif forwarder is not None:
             checks.append(Check("influx_forwarder", True, f"{forwarder.forwarded} readings forwarded"))
         return checks

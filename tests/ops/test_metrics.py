@@ -151,7 +151,8 @@ def test_metrics_and_readiness_follow_the_live_pipeline(
                 "detail": f"stopped (exit code {-signal.SIGKILL}): cases wait in the outbox; see the log",
             }
             wait_for(lambda: app.supervise() or app.delivery is not killed, 15, "the restart")
-            assert http.get("/readyz").status_code == 200
+            # Ready again once the successor is in its loop (``STARTING`` until then).
+            wait_for(lambda: http.get("/readyz").status_code == 200, 30, "the successor to be up")
             m = scrape(http)
             assert m[("gridsense_stage_restarts_total", (("stage", "case_delivery"),))] == 1
             # The successor counts on from its predecessor's count.
