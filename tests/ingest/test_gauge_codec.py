@@ -101,7 +101,7 @@ def test_water_level_may_be_below_the_reference_point() -> None:
         b'{"device_id": "rg-1", "ts": "2026-07-21T14:05:00+08:00", "rain_mm": 0.5}}',
         b"",
         b"\xff\xfe{}",  # not UTF-8
-        # orjson follows RFC 8259: these literals are not JSON at all.
+        # RFC 8259: these literals are not JSON at all.
         b'{"device_id": "rg-1", "ts": 1784613900, "rain_mm": NaN}',
         b'{"device_id": "rg-1", "ts": 1784613900, "rain_mm": Infinity}',
         b'{"device_id": "rg-1", "ts": 1784613900, "rain_mm": -Infinity}',

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gridsense.errors import Rejected
 from ingest.gauge_codec import (
+    _SYNTAX,
     Sample,
     _fast_json,
     _fast_senml,
@@ -126,6 +128,50 @@ def test_senml_packs_decode_alike(pack: list[Any]) -> None:
 @example(b'[{"v": 1e999}]')
 def test_arbitrary_bytes_decode_alike(payload: bytes) -> None:
     agree(payload)
+
+
+def orjson_takes(payload: bytes) -> bool:
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def syntax_refuses(payload: bytes) -> bool:
+    """``_SYNTAX`` says "not JSON" (nested too deep for it, it leaves the question to orjson)."""
+    try:
+        _SYNTAX.decode(payload)
+    except msgspec.DecodeError:
+        return True
+    except RecursionError:
+        return False
+    return False
+
+
+def _broken(doc: Any, cut: int, junk: bytes) -> list[bytes]:
+    """A document, cut short, and with junk put in at the cut."""
+    text = _dumps(doc)
+    return [text, text[:cut], text[:cut] + junk + text[cut:]]
+
+
+@FUZZ
+@given(
+    st.binary(max_size=80)
+    | st.builds(_broken, json_objects | senml_packs, st.integers(0, 60), st.binary(max_size=3)).flatmap(
+        st.sampled_from
+    )
+)
+@example(b'"\\ud800"')
+@example(b"99999999999999999999999999999")
+@example(b"1.0e-400")
+@example(b"\xef\xbb\xbf{}")
+@example(b"[" * 1000 + b"]" * 1000)  # orjson takes 1,024 levels; msgspec leaves it to orjson
+def test_the_syntax_check_rejects_no_document_the_reference_parser_takes(payload: bytes) -> None:
+    """The reference says "malformed" when msgspec's untyped decoder (``_SYNTAX``, cheap to
+    fail) refuses a payload, before orjson parses it: it may refuse only what orjson does."""
+    if orjson_takes(payload):
+        assert not syntax_refuses(payload)
 
 
 @settings(max_examples=300)
