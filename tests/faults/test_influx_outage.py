@@ -180,7 +180,7 @@ def test_a_sink_refusing_every_write_stops_forwarding_and_readiness_says_so(
     forwarder stops, readiness turns false and says why, and ingest goes on into the spool."""
     url = f"{victoria_metrics.url}/no-such-prefix"
     app = make_app(mosquitto, platform, tmp_path, 0, spool_max=100_000, root=topic_root, url=url)
-    app.start()
+    app.start(stages_ready_s=60)  # ready before the first write: the refusal is what ends it
     try:
         assert app.gateway.wait_connected(10)
         assert app.forwarder is not None and checks(app)["influx_forwarder"].ok
