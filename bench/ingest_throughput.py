@@ -13,7 +13,9 @@ separate publisher process, and the consumer's drain of those N is timed.
    the default rule set evaluated, written to the store (and, with ``--influx``, through the
    spool to a VictoriaMetrics: the clock stops when the spool is empty), then acknowledged.
    At QoS 1 with manual ack and at QoS 0; and with 5 % malformed messages (every one must
-   be dead-lettered).
+   be dead-lettered). Ingest starts once the stage processes are up, and with ``--influx``
+   one untimed drain first creates the gauges' series on the server, as a running city's
+   server has them.
 3. Workers: a longer stream of the same kind (``--worker-messages``) drained by 1 and by 2
    ``gridsense run`` processes, partitioned by district, with its own ``mosquitto_sub``
    limit, and the speed-up (``--no-workers`` skips it). The workers' clock polls their
@@ -605,11 +607,12 @@ def run_throughput(args: argparse.Namespace) -> None:
             f" {wall - worker - others:.2f}"
         )
         if "cpu forwarder" in med:
+            cores = os.cpu_count() or 1
             print(
                 f"    and with the sink: CPU µs a message of the spool's forwarder"
                 f" {med['cpu forwarder']:.2f}, of the time-series server"
-                f" {med.get('cpu time-series server', math.nan):.2f}; on 2 cores the drain had"
-                f" {2 * wall:.2f} µs of CPU a message in all. The spool emptied"
+                f" {med.get('cpu time-series server', math.nan):.2f}; on {cores} cores the drain"
+                f" had {cores * wall:.2f} µs of CPU a message in all. The spool emptied"
                 f" {med['sink_lag_s']:.2f} s after the last message was handled"
             )
     valid_share = 1 - n_bad / args.messages
