@@ -5,12 +5,13 @@ says a stage is starting until it is up. Real spawned stages and a real broker."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gridsense.app import App
-from gridsense.child_process import ChildProcess, Supervised
+from gridsense.child_process import ChildProcess, Counts, Supervised
 from gridsense.config import BridgeConfig, GridsenseConfig, MqttConfig, StoreConfig
 from gridsense.embedded_broker import MosquittoBroker, free_port
 from gridsense.ops.config import OpsConfig
@@ -25,6 +26,15 @@ def _config(tmp_path: Path, broker: MosquittoBroker) -> GridsenseConfig:
         store=StoreConfig(path=tmp_path / "state.db"),
         bridge=BridgeConfig(url=f"http://127.0.0.1:{free_port()}"),  # nothing listens: no case is filed
     )
+
+
+def gated(name: str, gate: Path) -> Callable[[Counts | None], ChildProcess]:
+    """A stand-in stage that sets up until ``gate`` exists."""
+    return lambda counts: ChildProcess(name, _set_up_then_wait, (str(gate),), counts or 1)
+
+
+def spawned(stage: ChildProcess, name: str) -> None:
+    wait_for(lambda: stage.counts[0] == 1, 30, f"the {name} stand-in to be spawned")
 
 
 def test_ingest_starts_once_every_stage_is_up(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
@@ -44,9 +54,7 @@ def test_a_stage_not_up_in_time_does_not_keep_ingest_down(
 ) -> None:
     gate = tmp_path / "set-up-done"
     app = App(_config(tmp_path, mosquitto))
-    app.stages["slow"] = Supervised(
-        lambda counts: ChildProcess("slow", _set_up_then_wait, (str(gate),), counts or 1)
-    )
+    app.stages["slow"] = Supervised(gated("slow", gate))
     try:
         with caplog.at_level(logging.WARNING, logger="gridsense.app"):
             app.start(stages_ready_s=0.5)
@@ -62,19 +70,20 @@ def test_a_stage_not_up_in_time_does_not_keep_ingest_down(
 def test_readiness_says_a_stage_is_starting_until_it_is_up(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
-    """/readyz (``AppSource.readiness``) is not ready while case delivery is spawned but still
-    setting up: a stand-in stage, gated, holds it there."""
+    """/readyz (``AppSource.readiness``) is not ready while case delivery or the InfluxDB
+    forwarder is spawned but still setting up: stand-in stages, gated, hold them there."""
     gate = tmp_path / "set-up-done"
     app = App(_config(tmp_path, mosquitto))
-    app.stages["case_delivery"] = Supervised(
-        lambda counts: ChildProcess("case-delivery", _set_up_then_wait, (str(gate),), counts or 1)
-    )
+    for name in ("case_delivery", "influx_forwarder"):
+        app.stages[name] = Supervised(gated(name, gate))
     source = AppSource(app, OpsConfig())
     try:
         app.start()
-        wait_for(lambda: app.delivery.counts[0] == 1, 30, "the stand-in to be spawned")
+        for name in ("case_delivery", "influx_forwarder"):
+            spawned(app.stages[name].process, name)
         checks = {c.name: c for c in source.readiness()}
-        assert not checks["case_delivery"].ok and checks["case_delivery"].detail == STARTING
+        for name in ("case_delivery", "influx_forwarder"):
+            assert not checks[name].ok and checks[name].detail == STARTING, checks[name]
         gate.touch()
         wait_for(lambda: app.stages_ready, 30, "the stand-in to be up")
     finally:
