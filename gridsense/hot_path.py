@@ -7,7 +7,8 @@ ran at 1.19 times its plain-Python rate with the first nine compiled; the gatewa
 message contract, dead letters, transactions and the incident book added about 4 %; the
 reading's time key (``gridsense.model.timekeys``), which ran interpreted twice a reading,
 and the ``Reading`` record itself (``gridsense.model.reading``: a C struct once compiled,
-where it had been a pydantic model) are the last two.
+where it had been a pydantic model) are the last two before ``ingest.line_protocol``, which
+the InfluxDB forwarder runs for every reading in a process of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MODULES = (
     "rules.series",
     "rules.engine",
     "gridsense.pipeline",
+    "ingest.line_protocol",
 )
 
 

@@ -417,6 +417,13 @@ _any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 @example("rg-1\\", Kind.RAIN, "110101000000001", 1.0, None, 87.0, False, 0, "reading")
 @example("rg-1", Kind.RAIN, "110101000000001\\", 1.0, None, 87.0, False, 0, "reading")
 @example("rg-1", Kind.WATER, "110101000000001", -0.0, 2.0, None, True, 1, "reading")
+# Whole numbers print from the integer below 1e15, and through float's repr from there on.
+@example("rg-1", Kind.RAIN, "110101000000001", 999_999_999_999_999.0, 1e15, -87.0, False, 2, "reading")
+@example("rg-1", Kind.RAIN, "110101000000001", 0.0, -1e15, 9_007_199_254_740_993.0, True, 3, "reading")
+# A tag that needs escaping for each character line protocol escapes (the check is one per character).
+@example("rg,1", Kind.RAIN, "110101 00000001", 1.0, None, 87.0, False, 0, "reading")
+@example("rg=1", Kind.RAIN, "110101\t00000001", 1.0, None, 87.0, False, 0, "reading")
+@example("rg\n1", Kind.RAIN, "110101\r00000001", 1.0, None, 87.0, False, 0, "reading")
 def test_lines_built_from_rows_are_the_lines_influxdb_client_serialises(
     device_id: str,
     kind: Kind,
