@@ -148,3 +148,10 @@ def test_a_store_with_the_old_unique_index_keeps_its_letters_and_loses_the_index
     assert indexes == {"dead_letters", "dead_letters_reason"}
     upgrade(conn)  # a second time: nothing to do
     assert DeadLetterStore(conn).counts_by_reason() == {"schema": 5}
+
+
+def test_the_digest_is_sha256_of_topic_nul_payload_and_does_not_change() -> None:
+    """The window read back at start holds digests a previous version stored: the formula is
+    pinned, so a redelivered copy is still recognised across an upgrade."""
+    d = DeadLetter("city/110102/110102012001001/rain/rg-1", b"{not json", "malformed", "x", T0)
+    assert d.digest == "3f72e9a4a965d89222423fe5cf425424f2dec4194fad172e703863ad718e5432"
