@@ -174,6 +174,27 @@ def test_the_syntax_check_rejects_no_document_the_reference_parser_takes(payload
         assert not syntax_refuses(payload)
 
 
+@FUZZ
+@given(
+    st.builds(
+        _broken,
+        json_objects | senml_packs,
+        st.integers(0, 60),
+        st.text(alphabet=st.characters(max_codepoint=127), max_size=3).map(str.encode),
+    ).flatmap(st.sampled_from)
+)
+@example(b'{"device_i')
+@example(b'{"device_id": "rg-1" "ts": 1784613900, "rain_mm": 1}')
+@example(b'[{"bn": "urn:dev:rg-1:", "n": "rain", "u": "mm", "v": 1},]')
+# Not ASCII: msgspec's typed parse matches the name as bytes and says "expected ':'", its
+# untyped parse says "Invalid UTF-8": the reference's words are kept.
+@example(b'{"device_\x80d" "rg-1", "ts": 1784613900, "rain_mm": 1}')
+def test_broken_json_is_rejected_alike_without_a_second_parse(payload: bytes) -> None:
+    """JSON cut short or with junk in it: the typed parse's own rejection of an ASCII payload
+    (no second parse) is the reference's, word for word."""
+    agree(payload)
+
+
 @settings(max_examples=300)
 @given(samples(), st.booleans())
 def test_what_gauges_send_takes_the_fast_path(sample: Sample, senml: bool) -> None:
