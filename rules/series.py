@@ -94,11 +94,17 @@ class Ring:
         """The ring wrapped (``SumRing`` re-sums its totals exactly)."""
 
     def add(self, ts_s: float, v: float) -> bool:
+        """Put ``v`` into the bucket of ``ts_s``; False if that bucket has left the ring."""
         b = int(ts_s // self.bucket_s)
         if b > self.head:
             self._advance(b)
         elif b <= self.head - self.n:
             return False  # older than the ring
+        self._put(b, v)
+        return True
+
+    def _put(self, b: int, v: float) -> None:
+        """Fold ``v`` into bucket ``b``, which is in the ring."""
         i = b % self.n
         old = self.vals[i]
         if self.op == "count":
@@ -109,7 +115,6 @@ class Ring:
             self.vals[i] = v if math.isnan(old) or v < old else old
         elif b == self.head or math.isnan(old):  # last: the newest bucket takes the newest value
             self.vals[i] = v
-        return True
 
     def window(self, k: int) -> list[float]:
         """The k newest buckets, oldest first."""
@@ -160,19 +165,12 @@ class SumRing(Ring):
         for j, k in enumerate(self.spans):
             self._set_total(j, float(sum(self.window(k))))
 
-    def add(self, ts_s: float, v: float) -> bool:
-        b = int(ts_s // self.bucket_s)
-        if b > self.head:
-            self._advance(b)
-        elif b <= self.head - self.n:
-            return False  # older than the ring
-        i = b % self.n
-        self.vals[i] += v
+    def _put(self, b: int, v: float) -> None:
+        self.vals[b % self.n] += v
         head = self.head
         for j, k in enumerate(self.spans):
             if b > head - k:
                 self._add_total(j, v)
-        return True
 
     def total(self, k: int) -> float:
         """Sum of the newest k buckets."""
