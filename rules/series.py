@@ -199,14 +199,7 @@ class SumRing(Ring):
             self.t3 = x
 
     def _add_total(self, j: int, x: float) -> None:
-        if j == 0:
-            self.t0 += x
-        elif j == 1:
-            self.t1 += x
-        elif j == 2:
-            self.t2 += x
-        else:
-            self.t3 += x
+        self._set_total(j, self.total_at(j) + x)
 
 
 def make_ring(op: Op, bucket_s: int, n: int, spans: tuple[int, ...] = ()) -> Ring:
