@@ -541,22 +541,30 @@ def run_throughput(args: argparse.Namespace) -> None:
         for r in range(args.rounds):  # A B A B: the machine is shared and noisy
             results["limit"].append(limit_rate(broker, good, args.messages))
             results["ceiling"].append(gateway_ceiling(broker, good, args.messages))
-            cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, f"h-{r}", influx_url, platform_url)
-            results["handler"].append(handler_rate(cfg, good, args.messages))
-            cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, f"hb-{r}", influx_url, platform_url)
-            results["handler_bad"].append(handler_rate(cfg, all_bad, args.messages))
+            # Each pair back to back, the clean side first in even rounds and second in odd
+            # ones: their ratio is the one that matters, and a drift within a round (the
+            # host's load, the heap) then counts against each side alike.
+            first_clean = r % 2 == 0
+            for clean_side in (first_clean, not first_clean):
+                key, name, file = ("handler", "h", good) if clean_side else ("handler_bad", "hb", all_bad)
+                cfg = pipeline_config(
+                    tmp, broker, grids, devices_csv, 1, f"{name}-{r}", influx_url, platform_url
+                )
+                results[key].append(handler_rate(cfg, file, args.messages))
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
-            # The clean and the malformed drain back to back: their ratio is the one that matters.
-            clean = drain(f"q1-{r}", good, 1)[0]
-            results["qos1"].append(clean.rate)
-            for part, us in clean.cpu.items():
-                results.setdefault(f"cpu {part}", []).append(us)
-            results["qos1_from_start"].append(clean.from_start)
-            results["startup_s"].append(clean.startup_s)
-            results["sink_lag_s"].append(clean.sink_lag_s)
-            bad, dead = drain(f"bad-{r}", bad_file, 1)
-            assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
-            results["qos1_bad"].append(bad.rate)
+            for clean_side in (first_clean, not first_clean):
+                if clean_side:
+                    clean = drain(f"q1-{r}", good, 1)[0]
+                    results["qos1"].append(clean.rate)
+                    for part, us in clean.cpu.items():
+                        results.setdefault(f"cpu {part}", []).append(us)
+                    results["qos1_from_start"].append(clean.from_start)
+                    results["startup_s"].append(clean.startup_s)
+                    results["sink_lag_s"].append(clean.sink_lag_s)
+                else:
+                    bad, dead = drain(f"bad-{r}", bad_file, 1)
+                    assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
+                    results["qos1_bad"].append(bad.rate)
             results["qos0"].append(drain(f"q0-{r}", good, 0)[0].rate)
             if not args.no_workers:
                 results["limit_long"].append(limit_rate(broker, long, args.worker_messages))
@@ -576,7 +584,8 @@ def run_throughput(args: argparse.Namespace) -> None:
     sink = "SQLite + spool → VictoriaMetrics" if args.influx else "SQLite"
     print(
         f"\ningest drain, {args.messages} messages, {args.devices} devices, {args.grids} grids, sink {sink},"
-        f" median of {args.rounds} rounds (A B A B), hot path {hot_path()}"
+        f" median of {args.rounds} rounds (A B A B; the clean/malformed pairs A B, B A),"
+        f" hot path {hot_path()}"
     )
     print(f"  limit: mosquitto_sub QoS 1            {med['limit']:9.0f} msg/s")
     print(
@@ -716,6 +725,8 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
     app.start(stages_ready_s=STAGES_READY_S)  # a running pipeline: its stages are up
     stages_up(app)
     settle_heap()  # as 'gridsense run' does
+    collector = CollectorPauses()
+    gc.callbacks.append(collector)
     assert app.gateway.wait_connected(15)
     watcher = threading.Thread(target=platform_returns, daemon=True)
     try:
@@ -724,6 +735,7 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         flood(broker, file, rate=rate, stamp=True)
         time.sleep(2)
     finally:
+        gc.callbacks.remove(collector)
         if args.outage:
             watcher.join(60)
         app.stop()
@@ -742,7 +754,40 @@ def run_latency(args: argparse.Namespace, rate: float) -> None:
         later = [lat for lat, t in zip(lats, at, strict=True) if t > warm]
         for part, xs in (("whole run", lats), ("after the first pass", later)):
             print_latency(f"{name:25s} {part:21s}", xs, what)
+    print(f"  collections while the stream ran (this process): {collector.report()}")
+    for end, took in collector.at:
+        # What a pause of the oldest generation did to the cases filed just after it.
+        near = [lat for lat, t in zip(case_lat, case_at, strict=True) if end <= t <= end + 0.5]
+        worst = f", the worst case filed in the next 0.5 s waited {max(near) * 1000:.1f} ms" if near else ""
+        print(f"    a full collection of {took * 1000:.1f} ms{worst}")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+class CollectorPauses:
+    """The cyclic collector's pauses while a stream runs, by generation (a ``gc.callbacks``
+    entry): whether a latency percentile is the pipeline's work or a collection it waited for."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.at: list[tuple[float, float]] = []  # (end, seconds) of each collection of the oldest generation
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self.started = now
+            return
+        self.pauses[info["generation"]].append(now - self.started)
+        if info["generation"] == 2:
+            self.at.append((time.time(), now - self.started))
+
+    def report(self) -> str:
+        parts = []
+        for gen, xs in self.pauses.items():
+            if xs:
+                longest = max(xs) * 1000
+                parts.append(f"generation {gen}: {len(xs)}, longest {longest:.1f} ms, {sum(xs):.2f} s in all")
+        return "; ".join(parts) or "none"
 
 
 def print_latency(label: str, latencies: list[float], what: str) -> None:
