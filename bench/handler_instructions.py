@@ -48,17 +48,23 @@ class _NoBroker:
 
 
 def config(
-    tmp: Path, messages: int, storm: bool = False, malformed_after: int | None = None
+    tmp: Path,
+    messages: int,
+    storm: bool = False,
+    malformed_after: int | None = None,
+    bad_fraction: float = 0.0,
 ) -> tuple[GridsenseConfig, list[InboundMessage]]:
     """The pipeline's config and the stream; from message ``malformed_after`` on, every one is
-    malformed (the ingest bench's malformed payload, for the same gauges)."""
+    malformed (the ingest bench's malformed payload, for the same gauges). ``bad_fraction``:
+    the ingest bench's malformed drain instead, that share of the messages replaced by a
+    malformed one."""
     grids, devices_csv, devices = write_registry(tmp, 10_000, 1_000)
     stream = tmp / "messages.txt"
     # The stream starts on the hour (two to three hours ago), not at "now minus two hours":
     # the rings advance their buckets by the readings' times, and a start that moved with
     # the clock moved the count by up to 4 % between runs of the same code.
     start = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
-    write_messages(stream, devices, messages, storm=storm, start=start)
+    write_messages(stream, devices, messages, bad_fraction, storm=storm, start=start)
     lines = stream.read_bytes().splitlines()
     if malformed_after is not None:
         write_messages(stream, devices, messages, bad_fraction=1.0, start=start)
@@ -93,12 +99,19 @@ def main() -> None:
         action="store_true",
         help="every measured message malformed (the warm-up stays valid): what a bad message costs",
     )
+    ap.add_argument(
+        "--bad-fraction",
+        type=float,
+        default=0.0,
+        help="that share of the stream malformed, mixed in as the ingest bench's malformed drain has it",
+    )
     args = ap.parse_args()
     cfg, msgs = config(
         Path(tempfile.mkdtemp(prefix="gridsense-callgrind-")),
         args.messages + args.warm,
         args.storm,
         args.warm if args.malformed else None,
+        args.bad_fraction,
     )
     app = App(cfg)
     size = args.batch or cfg.mqtt.batch_max

@@ -565,6 +565,8 @@ def run_throughput(args: argparse.Namespace) -> None:
                     bad, dead = drain(f"bad-{r}", bad_file, 1)
                     assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
                     results["qos1_bad"].append(bad.rate)
+                    for part, us in bad.cpu.items():
+                        results.setdefault(f"bad cpu {part}", []).append(us)
             results["qos0"].append(drain(f"q0-{r}", good, 0)[0].rate)
             if not args.no_workers:
                 results["limit_long"].append(limit_rate(broker, long, args.worker_messages))
@@ -631,6 +633,16 @@ def run_throughput(args: argparse.Namespace) -> None:
         f" {med['qos1_bad'] / med['limit_bad']:.2f}; valid readings {med['qos1_bad'] * valid_share:.0f}/s,"
         f" {n_bad} dead letters counted = sent"
     )
+    if "bad cpu worker" in med and "cpu worker" in med:
+        # Where a malformed stream's time goes, beside the clean one's: which thread a bad
+        # message costs more in, when the paired ratio falls short of what the handler predicts.
+        print(
+            f"    where its time goes, µs a message (the clean drain's in brackets): wall"
+            f" {1e6 / med['qos1_bad']:.2f} ({1e6 / med['qos1']:.2f}); CPU of the worker thread"
+            f" {med['bad cpu worker']:.2f} ({med['cpu worker']:.2f}), of the MQTT network thread"
+            f" {med['bad cpu other threads']:.2f} ({med['cpu other threads']:.2f}), of the broker"
+            f" {med.get('bad cpu broker', math.nan):.2f} ({med.get('cpu broker', math.nan):.2f})"
+        )
     # Each round's malformed drain against the same round's clean one, then the median: the
     # machine's speed drifts between rounds by more than the 5 % this compares.
     paired = statistics.median(
