@@ -398,8 +398,8 @@ def _fast_json(doc: JsonGauge) -> list[Sample] | None:
     for i in range(5):
         v = fields[2 + i]
         if v is not _UNSET:
-            if found >= 0:
-                return None  # two value fields
+            if found >= 0 or type(v) is str:
+                return None  # two value fields, or a string (ingest.gauge_wire.JsonGauge)
             found, value = i, v
     device_id: str = fields[0]
     battery, ut = fields[7], fields[8]
