@@ -532,6 +532,28 @@ def run_throughput(args: argparse.Namespace) -> None:
         end_session(broker, cfg.mqtt.client_id)
         return done, dead
 
+    def handler_side(clean: bool, r: int) -> None:
+        """The batch handler alone on every message valid, or every one malformed."""
+        key, name, file = ("handler", "h", good) if clean else ("handler_bad", "hb", all_bad)
+        cfg = pipeline_config(tmp, broker, grids, devices_csv, 1, f"{name}-{r}", influx_url, platform_url)
+        results[key].append(handler_rate(cfg, file, args.messages))
+
+    def clean_drain(r: int) -> None:
+        clean = drain(f"q1-{r}", good, 1)[0]
+        results["qos1"].append(clean.rate)
+        for part, us in clean.cpu.items():
+            results.setdefault(f"cpu {part}", []).append(us)
+        results["qos1_from_start"].append(clean.from_start)
+        results["startup_s"].append(clean.startup_s)
+        results["sink_lag_s"].append(clean.sink_lag_s)
+
+    def malformed_drain(r: int) -> None:
+        bad, dead = drain(f"bad-{r}", bad_file, 1)
+        assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
+        results["qos1_bad"].append(bad.rate)
+        for part, us in bad.cpu.items():
+            results.setdefault(f"bad cpu {part}", []).append(us)
+
     try:
         if args.influx:
             # The first readings of a gauge create its series on the server, which costs it
@@ -544,29 +566,12 @@ def run_throughput(args: argparse.Namespace) -> None:
             # Each pair back to back, the clean side first in even rounds and second in odd
             # ones: their ratio is the one that matters, and a drift within a round (the
             # host's load, the heap) then counts against each side alike.
-            first_clean = r % 2 == 0
-            for clean_side in (first_clean, not first_clean):
-                key, name, file = ("handler", "h", good) if clean_side else ("handler_bad", "hb", all_bad)
-                cfg = pipeline_config(
-                    tmp, broker, grids, devices_csv, 1, f"{name}-{r}", influx_url, platform_url
-                )
-                results[key].append(handler_rate(cfg, file, args.messages))
+            order = (True, False) if r % 2 == 0 else (False, True)
+            for clean in order:
+                handler_side(clean, r)
             results["limit_bad"].append(limit_rate(broker, bad_file, args.messages))
-            for clean_side in (first_clean, not first_clean):
-                if clean_side:
-                    clean = drain(f"q1-{r}", good, 1)[0]
-                    results["qos1"].append(clean.rate)
-                    for part, us in clean.cpu.items():
-                        results.setdefault(f"cpu {part}", []).append(us)
-                    results["qos1_from_start"].append(clean.from_start)
-                    results["startup_s"].append(clean.startup_s)
-                    results["sink_lag_s"].append(clean.sink_lag_s)
-                else:
-                    bad, dead = drain(f"bad-{r}", bad_file, 1)
-                    assert dead == n_bad, f"expected {n_bad} dead letters, got {dead}"
-                    results["qos1_bad"].append(bad.rate)
-                    for part, us in bad.cpu.items():
-                        results.setdefault(f"bad cpu {part}", []).append(us)
+            for clean in order:
+                (clean_drain if clean else malformed_drain)(r)
             results["qos0"].append(drain(f"q0-{r}", good, 0)[0].rate)
             if not args.no_workers:
                 results["limit_long"].append(limit_rate(broker, long, args.worker_messages))
