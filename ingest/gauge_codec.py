@@ -186,8 +186,6 @@ def try_decode_gauge(payload: bytes, now: datetime, max_future: timedelta) -> li
         if payload.isascii():
             return Rejected("malformed", f"not JSON: {exc}")
         return _reference_verdict(payload, now, max_future)
-    except msgspec.MsgspecError:
-        return _reference_verdict(payload, now, max_future)
     samples = _fast_senml(doc, now) if isinstance(doc, list) else _fast_json(doc)
     if samples is None:
         return _reference_verdict(payload, now, max_future)
