@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,6 +84,15 @@ def count(db: Path, sql: str) -> int:
         conn.close()
 
 
+def paced(messages: list[tuple[str, bytes]], handed: list[int], gap_s: float) -> Iterator[tuple[str, bytes]]:
+    """Yield ``messages`` one every ``gap_s`` seconds, counting in ``handed[0]`` how many have
+    gone to the publisher."""
+    for message in messages:
+        yield message
+        handed[0] += 1
+        time.sleep(gap_s)
+
+
 def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
     mosquitto_factory,
     platform: PlatformServer,
@@ -113,26 +124,30 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
     pipeline = PipelineProcess(cfg_file, tmp_path / "pipeline.log")
     pipeline.start()
     rng = random.Random(5)
-    kill_points: list[tuple[int, int]] = []  # (readings stored right after the kill, published)
+    kill_points: list[tuple[int, int]] = []  # (readings stored right after the kill, published by then)
     mid_stream = 0
-    with MqttPublisher(broker.host, broker.port, "crash-test-pub") as pub:
+    with MqttPublisher(broker.host, broker.port, "crash-test-pub") as pub, ThreadPoolExecutor(1) as feeder:
         sent = 0
         for chunk in chunks:
-            pub.publish(chunk)
-            sent += len(chunk)
             if mid_stream == 3:
+                sent += pub.publish(chunk)
                 continue
-            # Kill at a random point while this chunk is being worked through. The pipeline
-            # can finish a chunk between two polls; such a kill still restarts it, and the
-            # next chunk tries again until three kills have landed mid-stream.
-            target = sent - rng.randint(150, 350)
+            # The chunk goes out at about a message a millisecond from a second thread, and the
+            # kill comes at a random point in it: the pipeline dies with messages delivered and
+            # not yet committed, and the rest of the chunk is queued by the broker for its
+            # persistent session until it is back. (Published in one burst, a whole chunk could
+            # be stored before the first poll below, and the kill would land between chunks.)
+            handed = [0]
+            publishing = feeder.submit(pub.publish, paced(chunk, handed, gap_s=0.001))
+            target = sent + rng.randint(50, 250)
             deadline = time.monotonic() + 30
             while count(store, "SELECT COUNT(*) FROM readings") < target and time.monotonic() < deadline:
                 time.sleep(0.001)
             pipeline.kill()
-            stored = count(store, "SELECT COUNT(*) FROM readings")
-            kill_points.append((stored, sent))
-            mid_stream += stored < sent
+            stored, published = count(store, "SELECT COUNT(*) FROM readings"), sent + handed[0]
+            sent += publishing.result(60)
+            kill_points.append((stored, published))
+            mid_stream += stored < published
             pipeline.start()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
