@@ -163,8 +163,13 @@ class Feeder(threading.Thread):
 # --- the pipeline as a child process ------------------------------------------------------
 
 
-def write_config(path: Path, broker_port: int, platform_url: str, store: Path, client_id: str) -> Path:
-    """A pipeline config for the child: small batches (kills land mid-stream), quick retries."""
+def write_config(
+    path: Path, broker_port: int, platform_url: str, store: Path, client_id: str, inflight: int | None = None
+) -> Path:
+    """A pipeline config for the child: small batches (kills land mid-stream), quick retries;
+    ``inflight``, the receive maximum, when a scenario needs the broker to hand over its
+    queue a few messages at a time."""
+    mqtt: dict[str, object] = {"inflight": inflight} if inflight else {}
     cfg = {
         "mqtt": {
             "port": broker_port,
@@ -172,6 +177,7 @@ def write_config(path: Path, broker_port: int, platform_url: str, store: Path, c
             "batch_max": 25,
             "reconnect_min_s": 1,
             "reconnect_max_s": 2,
+            **mqtt,
         },
         "store": {"path": str(store)},
         "rules": {"file": str(RULES_1H)},
@@ -192,11 +198,13 @@ def demo_devices(config: Path) -> list[Device]:
 
 
 def setup_scenario(
-    tmp_path: Path, broker_port: int, platform_url: str, client_id: str
+    tmp_path: Path, broker_port: int, platform_url: str, client_id: str, inflight: int | None = None
 ) -> tuple[Store, Path, Stream]:
     """Every scenario's start: a store, a pipeline config for the child, and the storm stream."""
     store = Store(tmp_path / "state.db")
-    config = write_config(tmp_path / "gridsense.yaml", broker_port, platform_url, store.path, client_id)
+    config = write_config(
+        tmp_path / "gridsense.yaml", broker_port, platform_url, store.path, client_id, inflight
+    )
     return store, config, make_stream(demo_devices(config))
 
 

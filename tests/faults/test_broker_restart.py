@@ -52,7 +52,11 @@ def test_broker_sigkill_and_restart_lose_nothing(
         return mosquitto_factory(port=port, data_dir=data, extra_conf=BROKER_CONF)
 
     broker = broker_up()
-    store, config, stream = setup_scenario(tmp_path, port, steady_platform.url, "gs-faults-a")
+    # A receive maximum of one: the broker hands the pipeline its queue a message at a time,
+    # each after the last one's acknowledgement, so the second kill below lands mid-drain.
+    # With the default (1,000) the pipeline took in the whole queue of about 700 messages
+    # within one poll of the store, and the kill came after the drain.
+    store, config, stream = setup_scenario(tmp_path, port, steady_platform.url, "gs-faults-a", inflight=1)
     live, away, last = (stream.chunks(12, bad_in=5)[i : i + 4] for i in (0, 4, 8))
     n_live, n_away = sum(map(len, live)), sum(map(len, away))
 
