@@ -3,6 +3,8 @@ delivers every message, intact and stamped, and the platform runs in its own pro
 
 from __future__ import annotations
 
+import math
+import statistics
 import subprocess
 import sys
 import time
@@ -82,3 +84,50 @@ def test_store_insert_bench_prints_each_size_against_the_empty_store_with_its_se
     assert "holding          0 rows" in lines[0] and "ratio to the empty store  1.00" in lines[0]
     assert "holding      6,000 rows" in lines[1] and "one gauge-keyed table" in lines[1]
     assert all("(3 settles" in ln for ln in lines)
+
+
+def test_interleaved_runs_are_timed_from_the_commits_around_their_ends() -> None:
+    """``--interleaved`` times each run of messages by interpolating its end between the
+    commits of the batches around it; the first run, with the start-up in it, is not timed."""
+    from ingest_throughput import segment_seconds
+
+    # Batches of 3,000 messages, one a second; runs of 4,000 end a third and two thirds of
+    # the way through a batch.
+    commits = [(10.0, 3000), (11.0, 6000), (12.0, 9000), (13.0, 12000)]
+    runs = segment_seconds(commits, 4000, 12000)
+    assert math.isnan(runs[0])
+    assert runs[1:] == pytest.approx([4000 / 3000, 4000 / 3000])
+    # A run that ends on a commit takes that commit's time.
+    assert segment_seconds(commits, 3000, 12000)[1:] == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_interleaved_stream_is_malformed_only_in_every_other_run(tmp_path: Path) -> None:
+    """The alternating stream has its bad messages in the second, fourth, … run only, and
+    ``write_messages`` counts every one of them."""
+    from ingest_throughput import write_messages
+
+    devices = [(f"rg-{d:06d}", f"110101001{d % 10 + 1:03d}001") for d in range(50)]
+    file = tmp_path / "alternating.txt"
+    n_bad = write_messages(file, devices, 4000, bad_fraction=0.2, segment=1000)
+    bad_at = [i for i, line in enumerate(file.read_bytes().splitlines()) if b'"NaN?"' in line]
+    assert len(bad_at) == n_bad > 0
+    assert {i // 1000 for i in bad_at} == {1, 3}
+
+
+def test_interleaved_ratios_weigh_a_slow_run_alike_on_either_side() -> None:
+    """Each malformed pass is set against each clean pass beside it, one pair at a time, so a
+    slow malformed pass and an equally slow clean one give mirrored ratios (0.5 and 2.0) and
+    the stream reads 1.00; and a malformed pass 10 % slower than the clean ones reads the
+    valid share over 1.1. The first two passes (start-up, each gauge's second reading) are
+    left out."""
+    from ingest_throughput import interleaved_ratios
+
+    #   pass:  0 (start-up) 1    2    3 (slow) 4 (slow) 5   6    7
+    times = [math.nan, 9.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0]
+    pairs, drains = interleaved_ratios(times, 8, 1.0)
+    assert sorted(pairs) == [0.5, 1.0, 1.0, 1.0, 2.0]  # 3 against 2 and 4, 5 against 4 and 6, 7 against 6
+    assert statistics.median(pairs) == 1.0 and drains == [pytest.approx(1.0)]
+
+    slower = [math.nan, 9.0, 1.0, 1.1, 1.0, 1.1, 1.0, 1.1] * 2  # two drains
+    pairs, drains = interleaved_ratios(slower, 8, 0.95)
+    assert pairs == pytest.approx([0.95 / 1.1] * 10) and drains == pytest.approx([0.95 / 1.1] * 2)
