@@ -532,9 +532,8 @@ def run_throughput(args: argparse.Namespace) -> None:
     all_bad = tmp / "all-bad.txt"
     write_messages(all_bad, devices, args.messages, bad_fraction=1.0)
     # --interleaved: a run is one pass over every gauge (a minute of readings), so clean and
-    # malformed runs hold the same gauges in the same order. Runs of half a pass did not: a
-    # stream with no bad message at all timed its odd runs (the second half of the gauges)
-    # 5–30 % slower than its even ones.
+    # malformed runs hold the same gauges in the same order; with runs of half a pass, the
+    # malformed ones would always hold the second half of the gauges.
     segment = args.devices
     alternating = tmp / "alternating.txt"
     if args.interleaved:
