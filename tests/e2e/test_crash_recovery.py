@@ -124,7 +124,7 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
     pipeline = PipelineProcess(cfg_file, tmp_path / "pipeline.log")
     pipeline.start()
     rng = random.Random(5)
-    kill_points: list[tuple[int, int]] = []  # (readings stored right after the kill, published by then)
+    kill_points: list[tuple[int, int]] = []  # (readings stored just after the kill, messages sent by then)
     mid_stream = 0
     with MqttPublisher(broker.host, broker.port, "crash-test-pub") as pub, ThreadPoolExecutor(1) as feeder:
         sent = 0
@@ -133,10 +133,11 @@ def test_sigkill_mid_stream_loses_nothing_and_files_nothing_twice(
                 sent += pub.publish(chunk)
                 continue
             # The chunk goes out at about a message a millisecond from a second thread, and the
-            # kill comes at a random point in it: the pipeline dies with messages delivered and
-            # not yet committed, and the rest of the chunk is queued by the broker for its
-            # persistent session until it is back. (Published in one burst, a whole chunk could
-            # be stored before the first poll below, and the kill would land between chunks.)
+            # kill comes at a random point in it: the pipeline dies while messages are arriving
+            # (some in its hands, not yet committed), and the rest of the chunk is queued by the
+            # broker for its persistent session until it is back. (Published in one burst, a
+            # whole chunk could be stored before the first poll below, and the kill would land
+            # between chunks.)
             handed = [0]
             publishing = feeder.submit(pub.publish, paced(chunk, handed, gap_s=0.001))
             target = sent + rng.randint(50, 250)
