@@ -131,3 +131,19 @@ def test_interleaved_ratios_weigh_a_slow_run_alike_on_either_side() -> None:
     slower = [math.nan, 9.0, 1.0, 1.1, 1.0, 1.1, 1.0, 1.1] * 2  # two drains
     pairs, drains = interleaved_ratios(slower, 8, 0.95)
     assert pairs == pytest.approx([0.95 / 1.1] * 10) and drains == pytest.approx([0.95 / 1.1] * 2)
+
+
+def test_malformed_cost_is_the_clean_rate_over_the_all_malformed_rate_and_bounds_the_mix() -> None:
+    """``--pairs-only``'s all-malformed drain: a bad message's cost over a good one's is the
+    clean drain's rate over the all-malformed one's, round by round; and the 5 % bound holds
+    exactly when that cost is at most 1 (a bad message as dear as a good one leaves the valid
+    readings at the valid share; cheaper, above it; dearer, below)."""
+    from ingest_throughput import implied_ratio, malformed_cost
+
+    assert malformed_cost([50_000.0, 40_000.0], [62_500.0, 32_000.0]) == pytest.approx([0.8, 1.25])
+    assert implied_ratio(1.0, 0.05) == pytest.approx(0.95)
+    assert implied_ratio(0.0, 0.05) == pytest.approx(1.0)  # a free bad message costs nothing
+    assert implied_ratio(0.8, 0.05) > 0.95 > implied_ratio(1.25, 0.05)
+    # The same figure a drain of the mix would give: 95 valid and 5 malformed messages, a
+    # valid one 1 s and a malformed one 0.8 s, against 100 valid ones in 100 s.
+    assert implied_ratio(0.8, 0.05) == pytest.approx((95 / (95 * 1.0 + 5 * 0.8)) / (100 / 100))
