@@ -84,6 +84,13 @@ class MqttConfig(_Section):
         description="also publish each dead letter to <topic_root>/deadletter: a live feed at QoS 0,"
         " one write per batch; the store keeps every dead letter (gridsense deadletters)",
     )
+    deadletter_feed_per_s: float | None = Field(
+        default=100.0,
+        gt=0,
+        description="at most this many dead letters a second on the live feed, in bursts of as many;"
+        " the rest are counted (gridsense_deadletter_feed_suppressed_total) and only stored, so a"
+        " flood of bad input is not echoed through the broker in full. null: every one",
+    )
 
     @model_validator(mode="after")
     def _partition_under_root(self) -> MqttConfig:

@@ -58,6 +58,11 @@ METRICS: tuple[MetricSpec, ...] = (
         ("outcome",),
     ),
     MetricSpec("gridsense_dead_letters", "counter", "Messages dead-lettered, by reason", ("reason",)),
+    MetricSpec(
+        "gridsense_deadletter_feed_suppressed",
+        "counter",
+        "Dead letters left off the live feed over its rate (mqtt.deadletter_feed_per_s); each is stored",
+    ),
     MetricSpec("gridsense_batches", "counter", "Batches committed by the ingest worker"),
     MetricSpec("gridsense_mqtt_acks", "counter", "MQTT acknowledgements sent after commit"),
     MetricSpec("gridsense_mqtt_connects", "counter", "Successful MQTT (re)connections"),
@@ -308,6 +313,7 @@ def _live_families(live: LiveCounters) -> Iterator[Metric]:
     for reason, n in sorted(live.dead_letter_reasons.items()):
         dead.add_metric([reason], n)
     yield dead
+    yield _counter("gridsense_deadletter_feed_suppressed", g.get("deadletter_feed_suppressed", 0))
     yield _counter("gridsense_batches", g.get("batches", 0))
     yield _counter("gridsense_mqtt_acks", g.get("acked", 0))
     yield _counter("gridsense_mqtt_connects", g.get("connects", 0))

@@ -38,6 +38,7 @@ from gridsense.metrics import ACK_LATENCY_SECONDS, observe_many
 from ingest.contract import BatchHandler, BatchOutcome, InboundMessage
 from ingest.deadletter import DeadLetter, iso_stamps
 from ingest.paho_fast_path import Arrival, FastPathClient
+from ingest.rate_limit import FeedBudget
 from ingest.topics import TopicScheme
 
 log = logging.getLogger("gridsense.gateway")
@@ -73,6 +74,8 @@ class MqttGateway:
         self.fatal: BaseException | None = None
         self.counters: Counter[str] = Counter()
         self.dead_letter_reasons: Counter[str] = Counter()
+        per_s = cfg.deadletter_feed_per_s
+        self._feed_budget = FeedBudget(per_s) if per_s is not None else None
         self._client = self._make_client()
 
     def _make_client(self) -> FastPathClient:
@@ -253,12 +256,21 @@ class MqttGateway:
             self.dead_letter_reasons[d.reason] += 1
             log.debug("dead letter reason=%s topic=%s detail=%s", d.reason, d.topic, d.detail)
         if self._cfg.publish_deadletters and outcome.dead_letters:
-            letters = outcome.dead_letters
+            self._publish_deadletters(outcome.dead_letters)
+        self.counters["batches"] += 1
+
+    def _publish_deadletters(self, letters: list[DeadLetter]) -> None:
+        """The live feed: the batch's letters, as many as its budget allows (the first ones)."""
+        if self._feed_budget is not None:
+            admitted = self._feed_budget.admit(len(letters), time.monotonic())
+            if admitted < len(letters):
+                self.counters["deadletter_feed_suppressed"] += len(letters) - admitted
+                letters = letters[:admitted]
+        if letters:
             self._client.publish_many_qos0(
                 self._scheme.deadletter,
                 [_deadletter_json(d, at) for d, at in zip(letters, iso_stamps(letters), strict=True)],
             )
-        self.counters["batches"] += 1
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""DeviceRateLimit: a token bucket per device, so one flooding device cannot starve the rest.
+"""DeviceRateLimit: a token bucket per device, so one flooding device cannot starve the rest;
+FeedBudget: one bucket for a best-effort feed, so a flood of bad input is not echoed in full.
 
 Messages over a device's rate are dead-lettered as ``rate_limited`` (and so acknowledged
 and counted); every other device's messages flow as before. Time is a monotonic clock,
@@ -34,3 +35,29 @@ class DeviceRateLimit:
                 f"{device_id} sends more than {self._per_minute:g} messages a minute (burst {self._burst:g})",
             )
         self._full_at[device_id] = due + self._interval
+
+
+class FeedBudget:
+    """At most ``per_s`` items a second, in bursts of up to ``per_s``: how many of a batch a
+    best-effort feed may send now (the live dead-letter feed). ``now_s``: a monotonic clock.
+
+    The feed echoes each dead letter back through the broker. When a gateway starts sending
+    garbage at thousands of messages a second, echoing every one would double the broker's
+    load while nobody can read the feed anyway; the store keeps every letter regardless.
+    """
+
+    __slots__ = ("_at", "_per_s", "_tokens")
+
+    def __init__(self, per_s: float) -> None:
+        self._per_s = per_s
+        self._tokens = per_s
+        self._at = -1.0  # no batch yet: the bucket starts full
+
+    def admit(self, n: int, now_s: float) -> int:
+        """Spend up to ``n`` tokens; return how many were there to spend."""
+        if self._at >= 0.0:
+            self._tokens = min(self._per_s, self._tokens + (now_s - self._at) * self._per_s)
+        self._at = now_s
+        k = min(n, int(self._tokens + 1e-9))  # 0.3 s at 10/s is 2.9999999999999716 tokens
+        self._tokens -= k
+        return k

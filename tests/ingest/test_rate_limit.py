@@ -13,7 +13,7 @@ from gridsense.errors import Rejected
 from gridsense.model.envelopes import Kind
 from ingest.contract import InboundMessage
 from ingest.gauge_codec import Sample, encode_json
-from ingest.rate_limit import DeviceRateLimit
+from ingest.rate_limit import DeviceRateLimit, FeedBudget
 
 FLOODER, QUIET = ("rg-012001001-1", "110102012001001"), ("rg-012001002-1", "110102012001002")
 
@@ -53,3 +53,15 @@ def test_tokens_come_back_at_the_configured_rate_and_never_from_a_clock_step() -
     limit.take("d", 101.6)  # a second later: one token back
     with pytest.raises(Rejected):
         limit.take("d", 50.0)  # time going backwards gives nothing back
+
+
+def test_feed_budget_admits_a_burst_of_its_rate_then_its_rate_a_second() -> None:
+    """The live dead-letter feed's budget: a full second's worth at once, then as the clock
+    refills it (never beyond one second's worth, however long the feed was quiet)."""
+    budget = FeedBudget(per_s=10)
+    assert budget.admit(25, now_s=100.0) == 10  # the first batch: the bucket starts full
+    assert budget.admit(5, now_s=100.0) == 0
+    assert budget.admit(5, now_s=100.3) == 3  # 0.3 s brought 3 back
+    assert budget.admit(50, now_s=1000.0) == 10  # a quiet quarter of an hour: still one second's
+    assert budget.admit(4, now_s=1000.5) == 4
+    assert budget.admit(4, now_s=1000.5) == 1
