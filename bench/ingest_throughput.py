@@ -3,7 +3,8 @@
     python bench/ingest_throughput.py [--messages 100000] [--devices 10000] [--grids 1000]
                                       [--rounds 2] [--influx] [--no-workers] [--worker-messages 400000]
                                       [--latency [RATE]] [--memory N ...] [--skip-throughput]
-                                      [--pairs-only] [--interleaved [--control]] [--no-deadletter-feed]
+                                      [--pairs-only] [--interleaved [--control]]
+                                      [--no-deadletter-feed | --whole-deadletter-feed]
 
 Drain method (shared/BENCHMARKING.md): each consumer first connects once with a fixed
 client id and a persistent session, goes away, N messages are queued on the broker by a
@@ -228,12 +229,16 @@ def pipeline_config(
     platform_url: str,
     defaults: bool = False,
     deadletter_feed: bool = True,
+    feed_budget: bool = True,
 ) -> GridsenseConfig:
     """The bench's pipeline: drains use large batches; ``defaults`` keeps the shipped ones.
-    ``deadletter_feed``: ``mqtt.publish_deadletters``."""
+    ``deadletter_feed``: ``mqtt.publish_deadletters``; ``feed_budget``: False publishes every
+    dead letter (``mqtt.deadletter_feed_per_s: null``), True keeps the shipped budget."""
     sizes: dict[str, object] = {} if defaults else {"inflight": 5000, "batch_max": 2000}
     if not deadletter_feed:
         sizes["publish_deadletters"] = False
+    if not feed_budget:
+        sizes["deadletter_feed_per_s"] = None
     sink = {}
     if influx_url:
         sink = {"sink": InfluxSinkConfig(url=influx_url, org="o", bucket="b", token="t", batch_size=20000)}  # type: ignore[arg-type]
@@ -588,7 +593,16 @@ def run_throughput(args: argparse.Namespace) -> None:
     def drain(run: str, file: Path, qos: int) -> tuple[Drain, int]:
         """One pipeline drain of ``file``, and how many dead letters it counted."""
         cfg = pipeline_config(
-            tmp, broker, grids, devices_csv, qos, run, influx_url, platform_url, deadletter_feed=args.feed
+            tmp,
+            broker,
+            grids,
+            devices_csv,
+            qos,
+            run,
+            influx_url,
+            platform_url,
+            deadletter_feed=args.feed,
+            feed_budget=args.feed_budget,
         )
         done = pipeline_rate(cfg, broker, file, args.messages, qos, None if vm is None else vm.pid)
         dead = done.app.gateway.counters["dead_letters"]
@@ -1194,6 +1208,12 @@ def main() -> None:
         dest="feed",
         action="store_false",
         help="drains without the live dead-letter feed (mqtt.publish_deadletters: false)",
+    )
+    ap.add_argument(
+        "--whole-deadletter-feed",
+        dest="feed_budget",
+        action="store_false",
+        help="drains whose live dead-letter feed carries every letter (mqtt.deadletter_feed_per_s: null)",
     )
     ap.add_argument(
         "--worker-messages",
