@@ -147,3 +147,29 @@ def test_malformed_cost_is_the_clean_rate_over_the_all_malformed_rate_and_bounds
     # The same figure a drain of the mix would give: 95 valid and 5 malformed messages, a
     # valid one 1 s and a malformed one 0.8 s, against 100 valid ones in 100 s.
     assert implied_ratio(0.8, 0.05) == pytest.approx((95 / (95 * 1.0 + 5 * 0.8)) / (100 / 100))
+
+
+def test_malformed_mix_recovers_the_cost_the_implied_ratio_was_made_from() -> None:
+    """``bench/malformed_mix.py`` reads a bad message's cost among valid ones back from the
+    paired ratio: the inverse of ``implied_ratio``, 1 exactly at the bound."""
+    from ingest_throughput import implied_ratio
+    from malformed_mix import mixed_cost
+
+    for cost in (0.0, 0.5, 1.0, 1.3):
+        assert mixed_cost(implied_ratio(cost, 0.05), 0.95) == pytest.approx(cost)
+    assert mixed_cost(0.95, 0.95) == pytest.approx(1.0)
+
+
+def test_bad_last_moves_each_batchs_bad_messages_to_its_end_and_keeps_the_rest_in_order() -> None:
+    """``bench/malformed_mix.py --bad-last``: the same messages, each batch's malformed ones at
+    its end, the valid ones in their order, no message crossing into another batch."""
+    from malformed_mix import _is_bad, bad_last
+
+    from ingest.contract import InboundMessage
+
+    now = datetime.now(UTC)
+    bad = b'{"device_id": "rg-1", "ts": 1, "rain_mm": "NaN?"'
+    msgs = [InboundMessage(f"t/{i}", bad if i % 3 == 0 else b"{}", now) for i in range(10)]
+    out = bad_last(msgs, 4)
+    assert [m.topic for m in out] == ["t/1", "t/2", "t/0", "t/3", "t/4", "t/5", "t/7", "t/6", "t/8", "t/9"]
+    assert [_is_bad(m) for m in out[:4]] == [False, False, True, True]
