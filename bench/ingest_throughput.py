@@ -864,9 +864,10 @@ def print_malformed_cost(results: dict[str, list[float]], bad_share: float) -> N
     A bad message may cost at most what a good one does, which is what the bound asks: with a
     malformed message at ``c`` valid ones, a stream with 5 % of them carries its valid readings
     at 0.95 / (0.95 + 0.05 c) of the clean rate, at least 0.95 exactly when ``c`` ≤ 1. The
-    drains that time it differ by all their messages, not by 5 % of them, so the host's
-    noise, larger than 5 % between drains, is small against what they compare. What this
-    leaves out: any effect of mixing the two kinds (the interleaved drains measure that).
+    drains that time it differ by all their messages, not by 5 % of them, so what they compare
+    is twenty times as large against the host's noise, which moves a drain by more than 5 %.
+    What this leaves out: any effect of mixing the two kinds, which ``bench/malformed_mix.py``
+    and the interleaved drains measure.
     """
     if not results.get("qos1_all_bad"):
         return

@@ -38,25 +38,27 @@ class DeviceRateLimit:
 
 
 class FeedBudget:
-    """At most ``per_s`` items a second, in bursts of up to ``per_s``: how many of a batch a
-    best-effort feed may send now (the live dead-letter feed). ``now_s``: a monotonic clock.
+    """At most ``per_s`` items a second, in bursts of up to ``per_s`` (at least one): how many
+    of a batch a best-effort feed may send now (the live dead-letter feed). ``now_s``: a
+    monotonic clock.
 
     The feed echoes each dead letter back through the broker. When a gateway starts sending
     garbage at thousands of messages a second, echoing every one would double the broker's
     load while nobody can read the feed anyway; the store keeps every letter regardless.
     """
 
-    __slots__ = ("_at", "_per_s", "_tokens")
+    __slots__ = ("_at", "_burst", "_per_s", "_tokens")
 
     def __init__(self, per_s: float) -> None:
         self._per_s = per_s
-        self._tokens = per_s
+        self._burst = max(per_s, 1.0)  # below one a second, a bucket of per_s would never hold one
+        self._tokens = self._burst
         self._at = -1.0  # no batch yet: the bucket starts full
 
     def admit(self, n: int, now_s: float) -> int:
         """Spend up to ``n`` tokens; return how many were there to spend."""
         if self._at >= 0.0:
-            self._tokens = min(self._per_s, self._tokens + (now_s - self._at) * self._per_s)
+            self._tokens = min(self._burst, self._tokens + (now_s - self._at) * self._per_s)
         self._at = now_s
         k = min(n, int(self._tokens + 1e-9))  # 0.3 s at 10/s is 2.9999999999999716 tokens
         self._tokens -= k

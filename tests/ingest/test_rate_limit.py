@@ -65,3 +65,11 @@ def test_feed_budget_admits_a_burst_of_its_rate_then_its_rate_a_second() -> None
     assert budget.admit(50, now_s=1000.0) == 10  # a quiet quarter of an hour: still one second's
     assert budget.admit(4, now_s=1000.5) == 4
     assert budget.admit(4, now_s=1000.5) == 1
+
+
+def test_feed_budget_below_one_a_second_still_lets_one_through_now_and_then() -> None:
+    """A budget of one letter every two seconds: one now, then none until two seconds on."""
+    budget = FeedBudget(per_s=0.5)
+    assert budget.admit(3, now_s=0.0) == 1
+    assert budget.admit(3, now_s=1.0) == 0
+    assert budget.admit(3, now_s=2.0) == 1
