@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -63,6 +64,13 @@ class Run(NamedTuple):
 def handle(stream: str, messages: int) -> Run:
     """One stream through a fresh pipeline: the first ``WARM`` messages untimed."""
     tmp = Path(tempfile.mkdtemp(prefix="gridsense-mix-"))
+    try:
+        return _handle(tmp, stream, messages)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _handle(tmp: Path, stream: str, messages: int) -> Run:
     if stream == "clean":
         cfg, msgs = config(tmp, WARM + messages)
     elif stream == "5 % malformed":
