@@ -783,6 +783,13 @@ def quartiles(values: list[float]) -> str:
     return f"{q2:.2f} [{q1:.2f}, {q3:.2f}]"
 
 
+def pipeline_cpu(results: dict[str, list[float]], prefix: str) -> list[float]:
+    """Each drain's pipeline CPU µs a message: its worker thread and its other threads (the
+    MQTT network thread), from ``results``' ``<prefix>worker`` and ``<prefix>other threads``."""
+    parts = zip(results[f"{prefix}worker"], results[f"{prefix}other threads"], strict=True)
+    return [worker + network for worker, network in parts]
+
+
 def print_malformed_bound(results: dict[str, list[float]], bad_share: float) -> None:
     """The 5 % malformed bound, from the clean and malformed drains paired by round.
 
@@ -828,12 +835,7 @@ def print_malformed_bound(results: dict[str, list[float]], bad_share: float) -> 
             f" drain: {valid_share * clean_wall / bad_wall:.2f}"
         )
     if "bad cpu worker" in results and "cpu worker" in results:
-
-        def pipeline_cpu(prefix: str) -> list[float]:
-            parts = zip(results[f"{prefix}worker"], results[f"{prefix}other threads"], strict=True)
-            return [worker + network for worker, network in parts]
-
-        bad_cpu, clean_cpu = pipeline_cpu("bad cpu "), pipeline_cpu("cpu ")
+        bad_cpu, clean_cpu = pipeline_cpu(results, "bad cpu "), pipeline_cpu(results, "cpu ")
         cpu = [valid_share * clean / bad for bad, clean in zip(bad_cpu, clean_cpu, strict=True)]
         of_medians = valid_share * statistics.median(clean_cpu) / statistics.median(bad_cpu)
         print(
@@ -882,9 +884,7 @@ def print_malformed_cost(results: dict[str, list[float]], bad_share: float) -> N
         f" (no worse than {1 - bad_share:.2f})"
     )
     if "all bad cpu worker" in results and "cpu worker" in results:
-        parts = ("worker", "other threads")
-        bad_cpu = [sum(v) for v in zip(*(results[f"all bad cpu {p}"] for p in parts), strict=True)]
-        clean_cpu = [sum(v) for v in zip(*(results[f"cpu {p}"] for p in parts), strict=True)]
+        bad_cpu, clean_cpu = pipeline_cpu(results, "all bad cpu "), pipeline_cpu(results, "cpu ")
         cpu = [b / c for b, c in zip(bad_cpu, clean_cpu, strict=True)]
         print(
             f"    the same in the pipeline's CPU time (worker and network threads, µs a message"

@@ -173,3 +173,11 @@ def test_bad_last_moves_each_batchs_bad_messages_to_its_end_and_keeps_the_rest_i
     out = bad_last(msgs, 4)
     assert [m.topic for m in out] == ["t/1", "t/2", "t/0", "t/3", "t/4", "t/5", "t/7", "t/6", "t/8", "t/9"]
     assert [_is_bad(m) for m in out[:4]] == [False, False, True, True]
+
+
+def test_pipeline_cpu_is_the_worker_and_network_threads_of_each_drain() -> None:
+    """Both malformed reports sum a drain's worker and other threads the same way."""
+    from ingest_throughput import pipeline_cpu
+
+    results = {"bad cpu worker": [10.0, 12.0], "bad cpu other threads": [2.0, 2.5], "cpu worker": [9.0]}
+    assert pipeline_cpu(results, "bad cpu ") == [12.0, 14.5]
