@@ -119,6 +119,21 @@ def write_registry(tmp: Path, n_devices: int, n_grids: int) -> tuple[Path, Path,
     return tmp / "grids.csv", tmp / "devices.csv", out
 
 
+#: The bench's malformed payload: a string where a number belongs, and cut short. What marks
+#: a message of a written stream as bad (``is_malformed``).
+BAD_VALUE = b'"NaN?"'
+
+
+def bad_payload(device: str, i: int) -> bytes:
+    """The ``i``-th message's malformed payload: each one different (its place in the stream
+    for a time), as real bad input is; a copy would be recognised as a redelivery."""
+    return b'{"device_id": "%s", "ts": %d, "rain_mm": %s' % (device.encode(), i, BAD_VALUE)
+
+
+def is_malformed(payload: bytes) -> bool:
+    return BAD_VALUE in payload
+
+
 def write_messages(
     path: Path,
     devices: list[tuple[str, str]],
@@ -163,9 +178,7 @@ def write_messages(
             topic = f"city/{grid[:6]}/{grid}/{kind.value}/{dev}"
             may_be_bad = not segment or i // segment % 2 == 1
             if bad_fraction and may_be_bad and bad_rng.random() < bad_fraction:
-                # Each one different (its place in the stream for a time), as real bad input
-                # is: a copy would be recognised as a redelivery and not stored again.
-                payload = b'{"device_id": "%s", "ts": %d, "rain_mm": "NaN?"' % (dev.encode(), i)
+                payload = bad_payload(dev, i)
                 bad += 1
             else:
                 measure = "level" if kind is Kind.WATER else "amount"
@@ -858,6 +871,13 @@ def implied_ratio(cost: float, bad_share: float) -> float:
     the valid share of the messages, over the time they now take (1 for the clean stream)."""
     valid_share = 1 - bad_share
     return valid_share / (valid_share + bad_share * cost)
+
+
+def mixed_cost(ratio: float, share: float) -> float:
+    """A malformed message's cost in valid ones', from the valid-readings ``ratio`` of a stream
+    whose valid ``share`` the rest is malformed: the inverse of ``implied_ratio``,
+    s / (s + (1 - s) c) = ratio."""
+    return (1 / ratio - 1) * share / (1 - share)
 
 
 def print_malformed_cost(results: dict[str, list[float]], bad_share: float) -> None:

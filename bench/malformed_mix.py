@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from handler_instructions import config  # noqa: E402
-from ingest_throughput import quartiles  # noqa: E402
+from ingest_throughput import is_malformed, mixed_cost, quartiles  # noqa: E402
 
 from gridsense.app import App  # noqa: E402
 from gridsense.hot_path import plain_modules  # noqa: E402
@@ -107,12 +107,10 @@ def bad_last(msgs: list[InboundMessage], size: int) -> list[InboundMessage]:
     out: list[InboundMessage] = []
     for i in range(0, len(msgs), size):
         batch = msgs[i : i + size]
-        out += [m for m in batch if not _is_bad(m)] + [m for m in batch if _is_bad(m)]
+        out += [m for m in batch if not is_malformed(m.payload)] + [
+            m for m in batch if is_malformed(m.payload)
+        ]
     return out
-
-
-def _is_bad(msg: InboundMessage) -> bool:
-    return b'"NaN?"' in msg.payload
 
 
 def valid_ratio(mixed: Run, clean: Run, seconds: str) -> float:
@@ -168,13 +166,6 @@ def main() -> None:
             f"  each batch's bad messages last / interleaved, valid readings a second, paired:"
             f" {quartiles(last)}; above 1 in {sum(x > 1 for x in last)} of {len(last)} rounds"
         )
-
-
-def mixed_cost(ratio: float, share: float) -> float:
-    """A malformed message's cost in valid ones', from the valid-readings ``ratio`` of a stream
-    whose valid ``share`` the rest is malformed: the inverse of ``implied_ratio``
-    (``bench/ingest_throughput.py``), s / (s + (1 - s) c) = ratio."""
-    return (1 / ratio - 1) * share / (1 - share)
 
 
 if __name__ == "__main__":

@@ -104,12 +104,12 @@ def test_interleaved_runs_are_timed_from_the_commits_around_their_ends() -> None
 def test_interleaved_stream_is_malformed_only_in_every_other_run(tmp_path: Path) -> None:
     """The alternating stream has its bad messages in the second, fourth, … run only, and
     ``write_messages`` counts every one of them."""
-    from ingest_throughput import write_messages
+    from ingest_throughput import is_malformed, write_messages
 
     devices = [(f"rg-{d:06d}", f"110101001{d % 10 + 1:03d}001") for d in range(50)]
     file = tmp_path / "alternating.txt"
     n_bad = write_messages(file, devices, 4000, bad_fraction=0.2, segment=1000)
-    bad_at = [i for i, line in enumerate(file.read_bytes().splitlines()) if b'"NaN?"' in line]
+    bad_at = [i for i, line in enumerate(file.read_bytes().splitlines()) if is_malformed(line)]
     assert len(bad_at) == n_bad > 0
     assert {i // 1000 for i in bad_at} == {1, 3}
 
@@ -149,11 +149,10 @@ def test_malformed_cost_is_the_clean_rate_over_the_all_malformed_rate_and_bounds
     assert implied_ratio(0.8, 0.05) == pytest.approx((95 / (95 * 1.0 + 5 * 0.8)) / (100 / 100))
 
 
-def test_malformed_mix_recovers_the_cost_the_implied_ratio_was_made_from() -> None:
+def test_mixed_cost_recovers_the_cost_the_implied_ratio_was_made_from() -> None:
     """``bench/malformed_mix.py`` reads a bad message's cost among valid ones back from the
     paired ratio: the inverse of ``implied_ratio``, 1 exactly at the bound."""
-    from ingest_throughput import implied_ratio
-    from malformed_mix import mixed_cost
+    from ingest_throughput import implied_ratio, mixed_cost
 
     for cost in (0.0, 0.5, 1.0, 1.3):
         assert mixed_cost(implied_ratio(cost, 0.05), 0.95) == pytest.approx(cost)
@@ -163,16 +162,17 @@ def test_malformed_mix_recovers_the_cost_the_implied_ratio_was_made_from() -> No
 def test_bad_last_moves_each_batchs_bad_messages_to_its_end_and_keeps_the_rest_in_order() -> None:
     """``bench/malformed_mix.py --bad-last``: the same messages, each batch's malformed ones at
     its end, the valid ones in their order, no message crossing into another batch."""
-    from malformed_mix import _is_bad, bad_last
+    from ingest_throughput import bad_payload, is_malformed
+    from malformed_mix import bad_last
 
     from ingest.contract import InboundMessage
 
     now = datetime.now(UTC)
-    bad = b'{"device_id": "rg-1", "ts": 1, "rain_mm": "NaN?"'
+    bad = bad_payload("rg-1", 1)
     msgs = [InboundMessage(f"t/{i}", bad if i % 3 == 0 else b"{}", now) for i in range(10)]
     out = bad_last(msgs, 4)
     assert [m.topic for m in out] == ["t/1", "t/2", "t/0", "t/3", "t/4", "t/5", "t/7", "t/6", "t/8", "t/9"]
-    assert [_is_bad(m) for m in out[:4]] == [False, False, True, True]
+    assert [is_malformed(m.payload) for m in out[:4]] == [False, False, True, True]
 
 
 def test_pipeline_cpu_is_the_worker_and_network_threads_of_each_drain() -> None:
